@@ -1,0 +1,56 @@
+//! The command line: one enum of subcommands, each wrapping its own module's options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::config_check::CheckArgs;
+use crate::config::LogFormat;
+
+/// A tamper-evident, long-term archive of an AWS Organization's CloudTrail logs.
+#[derive(Debug, Parser)]
+#[command(name = "trailvault", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr; for the worker, this overrides telemetry.log_format.
+    #[arg(long, global = true, value_enum, env = "TRAILVAULT_LOG_FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+impl Cli {
+    pub fn log_format(&self) -> LogFormat {
+        match self.log_format {
+            Some(LogFormatArg::Json) => LogFormat::Json,
+            Some(LogFormatArg::Text) | None => LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and print the effective configuration.
+    Check(CheckArgs),
+}
+
+/// Where a command finds its configuration file: the argument, else `TRAILVAULT_CONFIG`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigPath {
+    /// The configuration file (TOML).
+    #[arg(value_name = "FILE", env = "TRAILVAULT_CONFIG")]
+    pub file: PathBuf,
+}
