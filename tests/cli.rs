@@ -1,0 +1,209 @@
+//! The real `trailvault` binary, as a user runs it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::TestStack;
+use trailvault_devstack::state::Delivery;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/trailvault.example.toml");
+
+/// The binary with a clean environment: no AWS settings or config path leak in from outside.
+fn trailvault() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailvault"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("AWS_") || name.starts_with("TRAILVAULT_") || name == "RUST_LOG" {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("running trailvault");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_example_configuration_is_valid_and_prints_back_in_full() {
+    let (out, stdout, stderr) = run(trailvault().args(["config", "check", EXAMPLE]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(
+            "is valid: 2 member accounts, 3 source buckets, 2 queues (eu-west-1, us-east-1)"
+        ),
+        "{stdout}"
+    );
+    // Defaults and derived values are spelled out: the printed file is the effective one.
+    assert!(stdout.contains("region = \"us-east-1\""), "{stdout}");
+    assert!(stdout.contains("max_in_flight = 32"), "{stdout}");
+
+    // What it printed is itself a valid configuration.
+    let dir = tempfile::tempdir().unwrap();
+    let again = write(dir.path(), "effective.toml", &stdout);
+    let (out, stdout2, _) = run(trailvault().args(["config", "check"]).arg(&again));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout.lines().skip(1).collect::<Vec<_>>(),
+        stdout2.lines().skip(1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_file_can_come_from_trailvault_config() {
+    let (out, stdout, _) = run(trailvault()
+        .args(["config", "check", "--format", "json"])
+        .env("TRAILVAULT_CONFIG", EXAMPLE));
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("--format json prints JSON");
+    assert_eq!(json["accounts"][0]["id"], "222222222222");
+
+    let (out, _, stderr) = run(trailvault().args(["config", "check"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("FILE") || stderr.contains("<FILE>"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_file_fails_with_every_problem_named() {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "id = \"222222222222\"",
+            "id = \"2222\"",
+            "accounts[0].id: \"2222\" is not an AWS account id",
+        ),
+        (
+            "external_id = \"trailvault-7f3a9c1e\"",
+            "external_id = \"trailvault-7f3a9c1e\"\nexternal = 1",
+            "unknown field `external`",
+        ),
+        (
+            "key_prefix = \"\"",
+            "key_prefix = \"\"\nkey_layout = \"x\"",
+            "unknown field `key_layout`",
+        ),
+        (
+            "arn:aws:iam::333333333333:role",
+            "arn:aws:iam::333333333333:user",
+            "accounts[1].reader_role_arn",
+        ),
+        (
+            "id = \"333333333333\"",
+            "id = \"222222222222\"",
+            "accounts[1].id: account 222222222222 is already accounts[0]",
+        ),
+        (
+            "/111111111111/trailvault-us-east-1\"",
+            "/111111111111/trailvault-us-east-1\"\nregion = \"us-west-2\"",
+            "queues[1].url",
+        ),
+        (
+            "https://sqs.eu-west-1.amazonaws.com/111111111111",
+            "http://127.0.0.1:4566/111111111111",
+            "set region for this queue",
+        ),
+        (
+            "years = 7",
+            "years = 200",
+            "retention.years: 200 is over S3 Object Lock's limit",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(example.contains(from), "{from}");
+        let path = write(dir.path(), "bad.toml", &example.replacen(from, to, 1));
+        let (out, stdout, stderr) = run(trailvault().args(["config", "check"]).arg(&path));
+        assert_eq!(out.status.code(), Some(1), "{to}: {stdout}");
+        assert!(stdout.is_empty(), "nothing printed for a bad file");
+        assert!(
+            stderr.contains(expected),
+            "replacing {from:?} by {to:?}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("bad.toml"),
+            "the error names the file: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let (out, _, stderr) =
+        run(trailvault().args(["config", "check", "/nonexistent/trailvault.toml"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot read the configuration file /nonexistent/trailvault.toml"),
+        "{stderr}"
+    );
+}
+
+/// `--connect` with the local worker's identity: an IAM user that assumes the worker role
+/// (through the endpoint in the AWS profile), which assumes every reader role.
+#[tokio::test]
+async fn connect_reaches_every_resource_as_the_worker_and_names_what_fails() {
+    let ts = TestStack::up("connect", 2, &[Delivery::S3]).await;
+    let with_profile = |cmd: &mut Command| {
+        cmd.env("AWS_CONFIG_FILE", ts.path().join("aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                ts.path().join("aws/credentials"),
+            )
+            .env("AWS_PROFILE", "trailvault-worker");
+    };
+    let config = ts.path().join("trailvault.toml");
+    let mut cmd = trailvault();
+    cmd.args(["config", "check", "--connect"]).arg(&config);
+    with_profile(&mut cmd);
+    let (out, _, stderr) = run(&mut cmd);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("assumed-role/trailvault-worker/"),
+        "{stderr}"
+    );
+    for m in &ts.stack.members {
+        assert!(
+            stderr.contains(&format!(
+                "arn:aws:sts::{}:assumed-role/trailvault-reader/trailvault",
+                m.account
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("All 12 checks passed."), "{stderr}");
+
+    // A bucket that is not there and a queue that is not there are each named.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bucket = &ts.stack.members[1].buckets[0].name;
+    let broken = text
+        .replace(bucket.as_str(), "no-such-cloudtrail-bucket")
+        .replace("/trailvault-eu-west-1\"", "/no-such-queue\"");
+    let path = write(ts.path(), "broken.toml", &broken);
+    let mut cmd = trailvault();
+    cmd.args(["config", "check", "--connect"]).arg(&path);
+    with_profile(&mut cmd);
+    let (out, _, stderr) = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAIL  bucket no-such-cloudtrail-bucket (member-2, us-east-1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("FAIL  queue no-such-queue (eu-west-1)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 of 12 checks failed."), "{stderr}");
+}
