@@ -241,11 +241,13 @@ pub struct AwsSettings {
     pub force_path_style: bool,
 }
 
+/// A queue S3 notifies (one per region with source buckets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queue {
     pub url: QueueUrl,
 }
 
+/// A member account and the buckets its CloudTrail writes to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     pub id: AccountId,
@@ -293,10 +295,15 @@ pub struct Retention {
     pub period: RetentionPeriod,
 }
 
+/// How one worker replica paces itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Worker {
+    /// Objects copied at once; each holds at most one multipart part in memory.
     pub max_in_flight: NonZeroUsize,
+    /// How long a received message stays hidden from other replicas; extended at half-time
+    /// while its copy runs, so it only bounds how soon a crashed replica's work comes back.
     pub visibility_timeout: Duration,
+    /// How long a stopping replica lets in-flight copies finish before handing the rest back.
     pub shutdown_grace: Duration,
 }
 
@@ -310,7 +317,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Telemetry {
+    /// Text for people, JSON for log pipelines.
     pub log_format: LogFormat,
+    /// Where `/healthz` and `/metrics` listen; port 0 picks a free one.
     pub metrics_address: SocketAddr,
 }
 
