@@ -113,15 +113,10 @@ impl TestStack {
 
     /// An administrator of `account` (through the organization's access role).
     pub async fn admin(&self, account: &str) -> Session {
-        Session::emulator_root(&self.stack.endpoint)
+        Session::management(&self.stack.endpoint, &self.stack.management_account)
             .await
             .expect("the emulator endpoint is local")
-            .assume(
-                &self.stack.management_account,
-                "OrganizationAccountAccessRole",
-            )
-            .await
-            .assume(account, "OrganizationAccountAccessRole")
+            .admin(account)
             .await
     }
 }

@@ -69,13 +69,8 @@ pub async fn deliver(
         hours: opts.hours,
         files: opts.files,
     };
-    let root = Session::emulator_root(&stack.endpoint).await?;
-    let mgmt = root
-        .assume(&stack.management_account, "OrganizationAccountAccessRole")
-        .await;
-    let security = mgmt
-        .assume(&stack.security.account, "OrganizationAccountAccessRole")
-        .await;
+    let mgmt = Session::management(&stack.endpoint, &stack.management_account).await?;
+    let security = mgmt.admin(&stack.security.account).await;
 
     let mut keys = BTreeMap::new();
     for region in &stack.regions {
@@ -86,9 +81,7 @@ pub async fn deliver(
     }
     let mut tasks = JoinSet::new();
     for (i, member) in stack.members.iter().enumerate() {
-        let session = mgmt
-            .assume(&member.account, "OrganizationAccountAccessRole")
-            .await;
+        let session = mgmt.admin(&member.account).await;
         let other = &stack.members[(i + 1) % stack.members.len()].account;
         for bucket in &member.buckets {
             let spec = TrailSpec {

@@ -29,7 +29,6 @@ pub struct Options {
 pub const WORKER_ROLE: &str = "trailvault-worker";
 pub const READER_ROLE: &str = "trailvault-reader";
 pub const LOCAL_USER: &str = "trailvault-local";
-const ADMIN_ROLE: &str = "OrganizationAccountAccessRole";
 
 /// Queue settings that a real deployment would use too.
 const VISIBILITY_TIMEOUT_SECS: &str = "300";
@@ -72,10 +71,7 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
     }
     if let Ok(existing) = Stack::load(dir) {
         if existing.endpoint == opts.endpoint && existing.namespace == opts.namespace {
-            let mgmt = Session::emulator_root(&opts.endpoint)
-                .await?
-                .assume(&existing.management_account, ADMIN_ROLE)
-                .await;
+            let mgmt = Session::management(&opts.endpoint, &existing.management_account).await?;
             if mgmt
                 .organizations()
                 .describe_organization()
@@ -92,10 +88,7 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
         }
     }
 
-    let root = Session::emulator_root(&opts.endpoint).await?;
-    let mgmt = root
-        .assume(&management_account(&opts.namespace), ADMIN_ROLE)
-        .await;
+    let mgmt = Session::management(&opts.endpoint, &management_account(&opts.namespace)).await?;
     let org = mgmt.organizations();
     let organization_id = match org
         .create_organization()
@@ -146,13 +139,13 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
         member_accounts.push(id);
     }
 
-    let sec = mgmt.assume(&security_account, ADMIN_ROLE).await;
+    let sec = mgmt.admin(&security_account).await;
     let security = provision_security(&sec, opts, &member_accounts).await?;
 
     let mut members = Vec::new();
     let mut pair = 0;
     for (slot, account) in member_accounts.iter().enumerate() {
-        let session = mgmt.assume(account, ADMIN_ROLE).await;
+        let session = mgmt.admin(account).await;
         let layout = match slot {
             1 => Layout::Prefixed {
                 prefix: "audit/cloudtrail".to_owned(),
@@ -312,26 +305,7 @@ async fn provision_security(
     let archive_bucket = format!("{}-trailvault-archive-{account}", opts.namespace);
     let s3 = sec.s3(home);
     create_bucket(&s3, &archive_bucket, home, true).await?;
-    s3.put_bucket_encryption()
-        .bucket(&archive_bucket)
-        .server_side_encryption_configuration(
-            s3t::ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    s3t::ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            s3t::ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(s3t::ServerSideEncryption::AwsKms)
-                                .kms_master_key_id(&kms_key_arn)
-                                .build()?,
-                        )
-                        .bucket_key_enabled(true)
-                        .build(),
-                )
-                .build()?,
-        )
-        .send()
-        .await
-        .with_context(|| format!("PutBucketEncryption on {archive_bucket}"))?;
+    default_encryption(&s3, &archive_bucket, Some(&kms_key_arn)).await?;
     s3.put_object_lock_configuration()
         .bucket(&archive_bucket)
         .object_lock_configuration(
@@ -582,24 +556,7 @@ async fn provision_member(
         let name = format!("{}-cloudtrail-{account}-{region}", opts.namespace);
         let s3 = session.s3(region);
         create_bucket(&s3, &name, region, false).await?;
-        s3.put_bucket_encryption()
-            .bucket(&name)
-            .server_side_encryption_configuration(
-                s3t::ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        s3t::ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                s3t::ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(s3t::ServerSideEncryption::Aes256)
-                                    .build()?,
-                            )
-                            .build(),
-                    )
-                    .build()?,
-            )
-            .send()
-            .await
-            .with_context(|| format!("PutBucketEncryption on {name}"))?;
+        default_encryption(&s3, &name, None).await?;
         let (relay_queue_url, topic_arn) = notifications(
             session, security, &name, region, *delivery, layout, &account,
         )
@@ -849,6 +806,36 @@ async fn create_bucket(
         .send()
         .await
         .with_context(|| format!("PutPublicAccessBlock on {name}"))?;
+    Ok(())
+}
+
+/// Default encryption: SSE-KMS under `kms_key` with an S3 bucket key, or SSE-S3 without one.
+async fn default_encryption(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    kms_key: Option<&str>,
+) -> anyhow::Result<()> {
+    let by_default = match kms_key {
+        Some(key) => s3t::ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(s3t::ServerSideEncryption::AwsKms)
+            .kms_master_key_id(key),
+        None => s3t::ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(s3t::ServerSideEncryption::Aes256),
+    };
+    let rule = s3t::ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(by_default.build()?)
+        .bucket_key_enabled(kms_key.is_some())
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            s3t::ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("PutBucketEncryption on {bucket}"))?;
     Ok(())
 }
 

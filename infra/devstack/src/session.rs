@@ -11,6 +11,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 
+/// The role Organizations creates in every account it creates, trusted by the management
+/// account.
+pub const ADMIN_ROLE: &str = "OrganizationAccountAccessRole";
+
 /// An identity in one account, able to build clients for any region.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -34,6 +38,19 @@ impl Session {
             account: "123456789012".to_owned(),
             sdk,
         })
+    }
+
+    /// The administrator of an organization's management account.
+    pub async fn management(endpoint: &str, management_account: &str) -> anyhow::Result<Session> {
+        Ok(Session::emulator_root(endpoint)
+            .await?
+            .assume(management_account, ADMIN_ROLE)
+            .await)
+    }
+
+    /// An administrator of `account`, reached from this (management) session.
+    pub async fn admin(&self, account: &str) -> Session {
+        self.assume(account, ADMIN_ROLE).await
     }
 
     /// Assumes `role_name` in `account`, starting from this session.

@@ -46,19 +46,12 @@ pub struct QueueStatus {
 }
 
 pub async fn status(stack: &Stack) -> anyhow::Result<Status> {
-    let root = Session::emulator_root(&stack.endpoint).await?;
-    let mgmt = root
-        .assume(&stack.management_account, "OrganizationAccountAccessRole")
-        .await;
-    let security = mgmt
-        .assume(&stack.security.account, "OrganizationAccountAccessRole")
-        .await;
+    let mgmt = Session::management(&stack.endpoint, &stack.management_account).await?;
+    let security = mgmt.admin(&stack.security.account).await;
 
     let mut buckets = Vec::new();
     for member in &stack.members {
-        let session = mgmt
-            .assume(&member.account, "OrganizationAccountAccessRole")
-            .await;
+        let session = mgmt.admin(&member.account).await;
         for b in &member.buckets {
             let s3 = session.s3(&b.region);
             let mut pages = s3.list_objects_v2().bucket(&b.name).into_paginator().send();
