@@ -214,6 +214,28 @@ async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, file: &Delivered) -> anyh
     Ok(())
 }
 
+/// Carries every notification still waiting on a member relay queue to its central queue:
+/// for objects written outside `deliver` (tests that plant files of their own).
+pub async fn relay_pending(stack: &Stack) -> anyhow::Result<usize> {
+    let mgmt = Session::management(&stack.endpoint, &stack.management_account).await?;
+    let security = mgmt.admin(&stack.security.account).await;
+    let mut moved = 0;
+    for member in &stack.members {
+        let session = mgmt.admin(&member.account).await;
+        for bucket in &member.buckets {
+            let central = stack.queue(&bucket.region)?.url.clone();
+            moved += relay(
+                &session.sqs(&bucket.region),
+                &security.sqs(&bucket.region),
+                bucket,
+                &central,
+            )
+            .await?;
+        }
+    }
+    Ok(moved)
+}
+
 /// Carries every message waiting on the bucket's relay queue, body untouched, to the central
 /// queue of its region. Returns how many it moved.
 ///

@@ -337,12 +337,15 @@ async fn provision_security(
         .await
         .context("IAM CreateUser trailvault-local")?;
     let local_user_arn = local_user.user().context("no user")?.arn().to_owned();
+    // One statement for both principals: moto evaluates trust policies when IAM is enforced,
+    // and fails on a statement that names only a service principal.
     let worker_trust = json!({
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"},
-            {"Effect": "Allow", "Principal": {"AWS": local_user_arn}, "Action": "sts:AssumeRole"}
-        ]
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": local_user_arn, "Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
     });
     let worker = iam
         .create_role()
@@ -373,12 +376,19 @@ async fn provision_security(
     }
 
     let queue_arns: Vec<&str> = queues.iter().map(|q| q.arn.as_str()).collect();
+    let dead_letter_arns: Vec<&str> = queues.iter().map(|q| q.dlq_arn.as_str()).collect();
+    // AWS authorises DeleteMessageBatch and ChangeMessageVisibilityBatch as DeleteMessage and
+    // ChangeMessageVisibility; the emulator checks them under their own names, so both appear.
     let worker_policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "Notifications", "Effect": "Allow",
-             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:DeleteMessageBatch", "sqs:ChangeMessageVisibility",
+                        "sqs:ChangeMessageVisibilityBatch", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
              "Resource": queue_arns},
+            {"Sid": "DeadLetterDepth", "Effect": "Allow",
+             "Action": "sqs:GetQueueAttributes",
+             "Resource": dead_letter_arns},
             {"Sid": "ArchiveBucket", "Effect": "Allow",
              "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration"],
              "Resource": format!("arn:aws:s3:::{archive_bucket}")},
