@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::config_check::CheckArgs;
+use crate::commands::run::RunArgs;
 use crate::config::LogFormat;
 
 /// A tamper-evident, long-term archive of an AWS Organization's CloudTrail logs.
@@ -20,11 +21,12 @@ pub struct Cli {
 }
 
 impl Cli {
-    pub fn log_format(&self) -> LogFormat {
-        match self.log_format {
-            Some(LogFormatArg::Json) => LogFormat::Json,
-            Some(LogFormatArg::Text) | None => LogFormat::Text,
-        }
+    /// The log format asked for on the command line or in the environment, if any.
+    pub fn log_format(&self) -> Option<LogFormat> {
+        self.log_format.map(|f| match f {
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Text => LogFormat::Text,
+        })
     }
 }
 
@@ -36,6 +38,8 @@ pub enum LogFormatArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the archive worker: notifications in, byte-exact locked copies out.
+    Run(RunArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -547,6 +547,11 @@ impl KmsKey {
     pub fn region(&self) -> Option<&Region> {
         self.region.as_ref()
     }
+
+    /// The key's ARN when it was given as one (not an alias or a bare key id).
+    pub fn key_arn(&self) -> Option<&str> {
+        (self.id.starts_with("arn:") && self.id.contains(":key/")).then_some(self.id.as_str())
+    }
 }
 
 impl fmt::Display for KmsKey {
@@ -693,7 +698,7 @@ const MAX_RETENTION_DAYS: u32 = 36_500;
 /// SQS allows a visibility timeout of at most 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// Below this, the heartbeat (at half the timeout) would flood SQS for no gain.
-const MIN_VISIBILITY_SECS: u64 = 30;
+const MIN_VISIBILITY_SECS: u64 = 10;
 /// The archive key is `{prefix}{bucket}/{key}`; S3 keys end at 1024 bytes and CloudTrail's own
 /// keys take up to about 200 of them, plus a 63-byte bucket name.
 const MAX_KEY_PREFIX_LEN: usize = 512;

@@ -20,4 +20,8 @@ pub mod cli;
 pub mod cloudtrail;
 pub mod commands;
 pub mod config;
+pub mod copy;
+pub mod notification;
+pub mod routing;
 pub mod telemetry;
+pub mod worker;

@@ -1,5 +1,5 @@
-//! The `trailvault` binary: parse arguments, set up logging, run one command, map its result to
-//! an exit code. Everything else lives in the library.
+//! The `trailvault` binary: parse arguments, run one command (which sets up logging once it
+//! knows the format), map its result to an exit code. Everything else lives in the library.
 
 use std::process::ExitCode;
 
@@ -8,10 +8,6 @@ use trailvault::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(err) = trailvault::telemetry::init_logging(cli.log_format()) {
-        eprintln!("error: {err:#}");
-        return ExitCode::FAILURE;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,7 @@
 //! Small wrappers around the AWS SDK clients, all built from one `SdkConfig`.
 
 pub mod clients;
+pub mod errors;
 
 pub use clients::{Aws, MemberClients};
+pub use errors::Failure;

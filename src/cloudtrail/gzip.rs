@@ -14,6 +14,40 @@ pub enum GunzipError {
     TooLarge { cap: u64 },
 }
 
+/// A reader of the decompressed bytes of every gzip member in `compressed`, which fails
+/// (rather than stopping short) once the output passes `cap` bytes.
+#[allow(clippy::disallowed_types)]
+pub fn reader<R: Read>(compressed: R, cap: u64) -> impl Read {
+    Capped {
+        inner: flate2::read::MultiGzDecoder::new(compressed),
+        left: cap,
+        cap,
+    }
+}
+
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Ask for one byte more than allowed, so that reaching the cap exactly is not an error.
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(GunzipError::TooLarge {
+                cap: self.cap,
+            }));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Decompresses every gzip member of `compressed`, refusing output beyond `cap` bytes.
 #[allow(clippy::disallowed_types)]
 pub fn gunzip(compressed: &[u8], cap: u64) -> Result<Vec<u8>, GunzipError> {
@@ -55,6 +89,17 @@ mod tests {
             Err(GunzipError::TooLarge { cap: 9_999 })
         ));
         assert_eq!(gunzip(&bomb, 10_000).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn the_reader_fails_past_the_cap_instead_of_stopping_short() {
+        let bomb = gz(&vec![b'x'; 10_000]);
+        let mut out = Vec::new();
+        let err = reader(&bomb[..], 9_999).read_to_end(&mut out).unwrap_err();
+        assert!(err.to_string().contains("more than 9999 bytes"), "{err}");
+        out.clear();
+        reader(&bomb[..], 10_000).read_to_end(&mut out).unwrap();
+        assert_eq!(out.len(), 10_000);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! CloudTrail's formats: key layout, digest files and signatures, and decompression.
+//! CloudTrail's formats: key layout, log files, digest files and signatures, decompression.
 
 pub mod digest;
 pub mod gzip;
 pub mod key;
+pub mod logfile;

@@ -23,3 +23,6 @@ pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     };
     result.map_err(|err| anyhow::anyhow!("cannot set up logging: {err}"))
 }
+
+pub mod http;
+pub mod metrics;

@@ -49,9 +49,19 @@ impl TestStack {
     /// Provisions a fresh organization: `members` member accounts in two regions, with the
     /// given notification deliveries.
     pub async fn up(tag: &str, members: usize, deliveries: &[Delivery]) -> TestStack {
+        TestStack::up_at(&endpoint(), tag, members, deliveries).await
+    }
+
+    /// The same, in the emulator at `endpoint`.
+    pub async fn up_at(
+        endpoint: &str,
+        tag: &str,
+        members: usize,
+        deliveries: &[Delivery],
+    ) -> TestStack {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let opts = provision::Options {
-            endpoint: endpoint(),
+            endpoint: endpoint.to_owned(),
             namespace: unique_namespace(tag),
             seed: 42,
             regions: vec!["us-east-1".to_owned(), "eu-west-1".to_owned()],
@@ -169,4 +179,246 @@ pub async fn get(
         .into_bytes()
         .to_vec();
     (bytes, out)
+}
+
+impl TestStack {
+    /// An administrator of the security account.
+    pub async fn security(&self) -> Session {
+        self.admin(&self.stack.security.account.clone()).await
+    }
+
+    /// Sends a message body to the central queue of `region`, as S3 would.
+    pub async fn send(&self, region: &str, body: &str) {
+        let queue = self.stack.queue(region).unwrap().url.clone();
+        self.security()
+            .await
+            .sqs(region)
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage to the central queue");
+    }
+
+    /// Carries notifications of objects written by the test to the central queues.
+    pub async fn relay(&self) -> usize {
+        deliver::relay_pending(&self.stack)
+            .await
+            .expect("relaying notifications")
+    }
+
+    /// `trailvault` with this stack's configuration and the worker's local identity.
+    pub fn trailvault(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailvault"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("AWS_") || name.starts_with("TRAILVAULT_") || name == "RUST_LOG" {
+                cmd.env_remove(name.as_ref());
+            }
+        }
+        cmd.env("AWS_CONFIG_FILE", self.path().join("aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path().join("aws/credentials"),
+            )
+            .env("AWS_PROFILE", "trailvault-worker")
+            .env("TRAILVAULT_CONFIG", self.path().join("trailvault.toml"));
+        cmd
+    }
+
+    /// Runs the worker until the queues are empty; returns its stdout (the summary) and stderr.
+    pub fn drain(&self) -> (String, String) {
+        let out = self
+            .trailvault()
+            .args(["run", "--until-empty"])
+            .output()
+            .expect("running the worker");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "the worker failed:\n{stdout}\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+
+    /// Rewrites the worker's configuration (e.g. a shorter visibility timeout).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.path().join("trailvault.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+    }
+
+    /// Every version in the archive: (key, version id).
+    pub async fn archive_versions(&self) -> Vec<(String, String)> {
+        let s3 = self
+            .security()
+            .await
+            .s3(&self.stack.security.archive_region);
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = s3
+                .list_object_versions()
+                .bucket(&self.stack.security.archive_bucket)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .expect("ListObjectVersions on the archive");
+            for v in page.versions() {
+                out.push((
+                    v.key().unwrap_or_default().to_owned(),
+                    v.version_id().unwrap_or("null").to_owned(),
+                ));
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+        out.sort();
+        out
+    }
+
+    /// (visible, in flight, dead-letter) messages on the central queue of `region`.
+    pub async fn depth(&self, region: &str) -> (u64, u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let sqs = self.security().await.sqs(region);
+        let q = self.stack.queue(region).unwrap();
+        let read = |url: String| {
+            let sqs = sqs.clone();
+            async move {
+                let out = sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(A::ApproximateNumberOfMessages)
+                    .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .unwrap();
+                let attrs = out.attributes().unwrap();
+                let n = |a: A| {
+                    attrs
+                        .get(&a)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                (
+                    n(A::ApproximateNumberOfMessages),
+                    n(A::ApproximateNumberOfMessagesNotVisible),
+                )
+            }
+        };
+        let (visible, in_flight) = read(q.url.clone()).await;
+        let (dead, dead_in_flight) = read(q.dlq_url.clone()).await;
+        (visible, in_flight, dead + dead_in_flight)
+    }
+
+    /// Every object CloudTrail (or the test) wrote: (bucket, key, bytes, user metadata).
+    pub async fn sources(
+        &self,
+    ) -> Vec<(
+        String,
+        String,
+        Vec<u8>,
+        std::collections::HashMap<String, String>,
+    )> {
+        let mut out = Vec::new();
+        for m in &self.stack.members {
+            let session = self.admin(&m.account).await;
+            for b in &m.buckets {
+                let s3 = session.s3(&b.region);
+                for (key, _) in list(&s3, &b.name).await {
+                    let (bytes, head) = get(&s3, &b.name, &key).await;
+                    out.push((
+                        b.name.clone(),
+                        key,
+                        bytes,
+                        head.metadata().cloned().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A moto server of one test's own, for what must not leak into other tests (IAM
+/// enforcement is emulator-wide). Stopped, by its recorded pid, when dropped.
+pub struct PrivateEmulator {
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+const EMULATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/infra/local/emulator");
+
+impl PrivateEmulator {
+    pub fn start() -> PrivateEmulator {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(EMULATOR)
+            .arg("start")
+            .env("TRAILVAULT_EMULATOR_DIR", dir.path())
+            // Stopped with this test process even if it dies before `drop` runs.
+            .env("TRAILVAULT_EMULATOR_OWNER", std::process::id().to_string())
+            .output()
+            .expect("starting a private emulator");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        PrivateEmulator { endpoint, dir }
+    }
+
+    /// From here on the emulator evaluates IAM policies (but never trust policies,
+    /// ExternalIds, key or queue policies).
+    pub fn enforce_iam(&self) {
+        let out = std::process::Command::new("curl")
+            .args([
+                "--silent",
+                "--fail",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: text/plain",
+                "--data-binary",
+                "0",
+            ])
+            .arg(format!("{}/moto-api/reset-auth", self.endpoint))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "turning IAM enforcement on failed");
+    }
+
+    /// Back to no IAM evaluation, for the test's own inspection.
+    pub fn relax_iam(&self) {
+        let out = std::process::Command::new("curl")
+            .args([
+                "--silent",
+                "--fail",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: text/plain",
+                "--data-binary",
+                "inf",
+            ])
+            .arg(format!("{}/moto-api/reset-auth", self.endpoint))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "turning IAM enforcement off failed");
+    }
+}
+
+impl Drop for PrivateEmulator {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(EMULATOR)
+            .arg("stop")
+            .env("TRAILVAULT_EMULATOR_DIR", self.dir.path())
+            .output();
+    }
 }

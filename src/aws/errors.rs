@@ -1,0 +1,99 @@
+//! Reading an SDK error once: its HTTP status, its error code, whether trying again later can
+//! help, and a one-line description with the full cause chain.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// What the worker needs to know about a failed AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    /// Throttling, server errors, timeouts, connection trouble, expired credentials: the same
+    /// call may well succeed later.
+    pub retryable: bool,
+    pub detail: String,
+}
+
+/// Codes that mean "try again later" even with a 4xx status.
+const RETRYABLE_CODES: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidToken",
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "OperationAborted",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+impl Failure {
+    pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Failure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        match err {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status_code();
+                let code = service.err().code().map(str::to_owned);
+                // Code, message and status say it all; the raw response would drown the log.
+                let detail = format!(
+                    "{}: {} (HTTP {status})",
+                    code.as_deref().unwrap_or("error"),
+                    service.err().message().unwrap_or("no message")
+                );
+                let retryable = status >= 500
+                    || status == 429
+                    || status == 409
+                    || code
+                        .as_deref()
+                        .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+                Failure {
+                    status: Some(status),
+                    code,
+                    retryable,
+                    detail,
+                }
+            }
+            // Building the request failed: a bug or bad input, not a passing condition.
+            SdkError::ConstructionFailure(_) => Failure {
+                status: None,
+                code: None,
+                retryable: false,
+                detail: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+            },
+            // Timeouts, connection failures, credentials that could not be had, responses that
+            // could not be read: all can pass. The cause chain says which.
+            _ => Failure {
+                status: err.raw_response().map(HasStatus::status_code),
+                code: None,
+                retryable: true,
+                detail: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+            },
+        }
+    }
+
+    pub fn is_status(&self, status: u16) -> bool {
+        self.status == Some(status)
+    }
+
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// The HTTP status of a raw SDK response.
+pub trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

@@ -1,0 +1,264 @@
+//! Checking a CloudTrail log file as its bytes stream past: gzip (every member, with a cap) of
+//! one JSON object with a `Records` array. It yields the record count and the oldest and
+//! newest `eventTime`, without ever holding the decompressed file in memory.
+//!
+//! The check runs on a blocking thread fed through a small bounded channel, so a copy can pass
+//! each chunk on its way to the archive without waiting for the parse, and memory stays at a
+//! few chunks whatever the file's size.
+
+use std::fmt;
+use std::io::{BufReader, Read};
+
+use bytes::Bytes;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::gzip;
+
+/// Largest decompressed log file accepted. CloudTrail's own are far smaller; this only bounds
+/// the work a hostile file can cause.
+pub const MAX_DECOMPRESSED: u64 = 2 << 30;
+
+/// What a well-formed log file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSummary {
+    pub records: u64,
+    /// RFC 3339, as in the records; `None` when no record has an `eventTime`.
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+}
+
+/// A check in progress.
+pub struct LogCheck {
+    tx: Option<mpsc::Sender<Bytes>>,
+    handle: tokio::task::JoinHandle<Result<LogSummary, String>>,
+}
+
+impl LogCheck {
+    /// Starts a check on a blocking thread.
+    pub fn start() -> LogCheck {
+        let (tx, rx) = mpsc::channel(4);
+        let handle = tokio::task::spawn_blocking(move || {
+            check(ChannelReader {
+                rx,
+                chunk: Bytes::new(),
+            })
+        });
+        LogCheck {
+            tx: Some(tx),
+            handle,
+        }
+    }
+
+    /// Passes the next chunk. Once the check has failed it stops listening, and chunks are
+    /// dropped: the copy goes on regardless.
+    pub async fn feed(&mut self, chunk: Bytes) {
+        if let Some(tx) = &self.tx {
+            if tx.send(chunk).await.is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// The verdict, once every chunk has been fed.
+    pub async fn finish(mut self) -> Result<LogSummary, String> {
+        self.tx = None;
+        self.handle
+            .await
+            .unwrap_or_else(|e| Err(format!("the log check failed: {e}")))
+    }
+}
+
+/// Checks a whole log file held in memory (tests, and small files).
+pub fn check_bytes(compressed: &[u8]) -> Result<LogSummary, String> {
+    check(compressed)
+}
+
+fn check<R: Read>(compressed: R) -> Result<LogSummary, String> {
+    let json = BufReader::with_capacity(64 * 1024, gzip::reader(compressed, MAX_DECOMPRESSED));
+    let mut de = serde_json::Deserializer::from_reader(json);
+    let summary = serde::Deserializer::deserialize_map(&mut de, LogVisitor).map_err(describe)?;
+    de.end()
+        .map_err(|e| format!("trailing data after the JSON object: {e}"))?;
+    Ok(summary)
+}
+
+fn describe(e: serde_json::Error) -> String {
+    if e.is_io() {
+        // The io error comes from gzip: corrupt, truncated, or over the cap.
+        match std::error::Error::source(&e) {
+            Some(io) => format!("not valid gzip: {io}"),
+            None => format!("not valid gzip: {e}"),
+        }
+    } else {
+        format!("not a CloudTrail log file: {e}")
+    }
+}
+
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(next) => self.chunk = next,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+struct LogVisitor;
+
+impl<'de> Visitor<'de> for LogVisitor {
+    type Value = LogSummary;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a Records array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LogSummary, A::Error> {
+        let mut summary = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Records" {
+                if summary.is_some() {
+                    return Err(serde::de::Error::duplicate_field("Records"));
+                }
+                summary = Some(map.next_value_seed(RecordsSeed)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        summary.ok_or_else(|| serde::de::Error::missing_field("Records"))
+    }
+}
+
+struct RecordsSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = LogSummary;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<LogSummary, D::Error> {
+        d.deserialize_seq(RecordsVisitor)
+    }
+}
+
+struct RecordsVisitor;
+
+/// Only the field the summary needs; everything else is skipped as it streams past.
+#[derive(Deserialize)]
+struct RecordTime {
+    #[serde(rename = "eventTime")]
+    event_time: Option<String>,
+}
+
+impl<'de> Visitor<'de> for RecordsVisitor {
+    type Value = LogSummary;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of record objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LogSummary, A::Error> {
+        let mut s = LogSummary::default();
+        while let Some(record) = seq.next_element::<RecordTime>()? {
+            s.records += 1;
+            if let Some(t) = record.event_time {
+                if s.oldest.as_ref().is_none_or(|o| t < *o) {
+                    s.oldest = Some(t.clone());
+                }
+                if s.newest.as_ref().is_none_or(|n| t > *n) {
+                    s.newest = Some(t);
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    const LOG: &str = r#"{"Records":[{"eventVersion":"1.11","eventTime":"2026-11-01T00:03:12Z","eventName":"GetObject","requestParameters":{"a":[1,2,{"b":null}]}},{"eventTime":"2026-10-31T23:59:59Z"},{"eventName":"NoTime"},{"eventTime":"2026-11-01T00:04:00Z"}]}"#;
+
+    #[test]
+    fn a_log_file_is_summarised() {
+        let s = check_bytes(&gz(LOG.as_bytes())).unwrap();
+        assert_eq!(s.records, 4);
+        assert_eq!(s.oldest.as_deref(), Some("2026-10-31T23:59:59Z"));
+        assert_eq!(s.newest.as_deref(), Some("2026-11-01T00:04:00Z"));
+        let empty = check_bytes(&gz(br#"{"Records":[]}"#)).unwrap();
+        assert_eq!(empty, LogSummary::default());
+    }
+
+    #[test]
+    fn multi_member_gzip_is_one_file() {
+        let (a, b) = LOG.split_at(40);
+        let mut two = gz(a.as_bytes());
+        two.extend(gz(b.as_bytes()));
+        assert_eq!(check_bytes(&two).unwrap().records, 4);
+    }
+
+    #[test]
+    fn what_is_not_a_log_file() {
+        let cases: [(Vec<u8>, &str); 7] = [
+            (b"{\"Records\":[]}".to_vec(), "not valid gzip"),
+            (gz(b"{\"Records\":[]"), "not a CloudTrail log file"),
+            (gz(b"{\"records\":[]}"), "missing field `Records`"),
+            (gz(b"[{\"Records\":[]}]"), "not a CloudTrail log file"),
+            (gz(b"{\"Records\":[1]}"), "not a CloudTrail log file"),
+            (gz(b"{\"Records\":[]} {}"), "trailing data"),
+            (gz(&gz(b"{\"Records\":[]}")), "not a CloudTrail log file"),
+        ];
+        for (bytes, expected) in cases {
+            let err = check_bytes(&bytes).unwrap_err();
+            assert!(err.contains(expected), "{err} (expected {expected})");
+        }
+        let mut truncated = gz(LOG.as_bytes());
+        truncated.truncate(truncated.len() - 10);
+        assert!(check_bytes(&truncated)
+            .unwrap_err()
+            .starts_with("not valid gzip"));
+    }
+
+    #[tokio::test]
+    async fn streamed_in_chunks_it_gives_the_same_verdict() {
+        let compressed = gz(LOG.as_bytes());
+        let mut check = LogCheck::start();
+        for chunk in compressed.chunks(7) {
+            check.feed(Bytes::copy_from_slice(chunk)).await;
+        }
+        assert_eq!(
+            check.finish().await.unwrap(),
+            check_bytes(&compressed).unwrap()
+        );
+
+        // A failing check stops listening; feeding more must not block or fail.
+        let mut check = LogCheck::start();
+        check.feed(Bytes::from_static(b"not gzip at all")).await;
+        for _ in 0..100 {
+            check.feed(Bytes::from_static(b"more bytes")).await;
+        }
+        assert!(check
+            .finish()
+            .await
+            .unwrap_err()
+            .starts_with("not valid gzip"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The worker's metrics, in Prometheus text format on `/metrics`.
+//!
+//! Names follow `trailvault_<thing>_<unit>_total` (the `_total` is added to counters by the
+//! encoder). Labels are bounded: queue and account names come from the configuration, the
+//! rest from fixed lists; never an object key.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    pub queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueOutcome {
+    pub queue: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueState {
+    pub queue: String,
+    /// `visible`, `in_flight`, or `dead_letter`.
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub account: String,
+    /// `log`, `digest`, `insight`.
+    pub kind: &'static str,
+    /// `archived`, `duplicate`, `conflict`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabel {
+    pub account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// Every metric the worker keeps, registered once.
+pub struct Metrics {
+    registry: Registry,
+    pub messages_received: Family<QueueLabel, Counter>,
+    /// Deleted after their work: `archived` (every object archived or already there),
+    /// or the no-work kinds (`s3_test_event`, `cloudtrail_validation`, `other_event`).
+    pub messages_deleted: Family<QueueOutcome, Counter>,
+    /// Left on the queue: `retry` (comes back after the visibility timeout), `park` (comes
+    /// back at once, and reaches the dead-letter queue by redrive), `shutdown` (handed back).
+    pub messages_returned: Family<QueueOutcome, Counter>,
+    pub objects: Family<ObjectLabels, Counter>,
+    pub archived_bytes: Family<AccountLabel, Counter>,
+    pub quarantined: Family<AccountLabel, Counter>,
+    /// Every failure, by a bounded reason: malformed messages, refusals, copy errors.
+    pub failures: Family<ReasonLabel, Counter>,
+    pub receive_errors: Family<QueueLabel, Counter>,
+    pub acknowledge_errors: Family<QueueLabel, Counter>,
+    pub lock_repairs: Counter,
+    pub copy_seconds: Histogram,
+    pub lag_seconds: Histogram,
+    pub queue_messages: Family<QueueState, Gauge>,
+    healthy: AtomicBool,
+    health_detail: Mutex<String>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            messages_received: Family::default(),
+            messages_deleted: Family::default(),
+            messages_returned: Family::default(),
+            objects: Family::default(),
+            archived_bytes: Family::default(),
+            quarantined: Family::default(),
+            failures: Family::default(),
+            receive_errors: Family::default(),
+            acknowledge_errors: Family::default(),
+            lock_repairs: Counter::default(),
+            // 10 ms to about 80 s.
+            copy_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            // 1 s to about 4.5 h.
+            lag_seconds: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+            queue_messages: Family::default(),
+            registry: Registry::default(),
+            healthy: AtomicBool::new(false),
+            health_detail: Mutex::new("starting".to_owned()),
+        };
+        registry.register(
+            "trailvault_messages_received",
+            "Messages received from SQS",
+            m.messages_received.clone(),
+        );
+        registry.register(
+            "trailvault_messages_deleted",
+            "Messages deleted after their work, by outcome",
+            m.messages_deleted.clone(),
+        );
+        registry.register(
+            "trailvault_messages_returned",
+            "Messages left on the queue, by why",
+            m.messages_returned.clone(),
+        );
+        registry.register(
+            "trailvault_objects",
+            "Objects copied, by account, kind and outcome",
+            m.objects.clone(),
+        );
+        registry.register(
+            "trailvault_archived_bytes",
+            "Bytes written to the archive",
+            m.archived_bytes.clone(),
+        );
+        registry.register(
+            "trailvault_quarantined_objects",
+            "Objects archived but marked quarantined",
+            m.quarantined.clone(),
+        );
+        registry.register(
+            "trailvault_failures",
+            "Failures, by reason",
+            m.failures.clone(),
+        );
+        registry.register(
+            "trailvault_receive_errors",
+            "Failed ReceiveMessage calls",
+            m.receive_errors.clone(),
+        );
+        registry.register(
+            "trailvault_acknowledge_errors",
+            "Deletes or visibility changes SQS refused",
+            m.acknowledge_errors.clone(),
+        );
+        registry.register(
+            "trailvault_lock_repairs",
+            "Archived versions whose lock was extended to the policy",
+            m.lock_repairs.clone(),
+        );
+        registry.register(
+            "trailvault_copy_duration_seconds",
+            "Time to copy and check one object",
+            m.copy_seconds.clone(),
+        );
+        registry.register(
+            "trailvault_notification_lag_seconds",
+            "From the S3 event to the archived copy",
+            m.lag_seconds.clone(),
+        );
+        registry.register(
+            "trailvault_queue_messages",
+            "Messages on each queue (polled)",
+            m.queue_messages.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn set_health(&self, healthy: bool, detail: String) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+        *self.health_detail.lock().expect("health lock") = detail;
+    }
+
+    pub fn health(&self) -> (bool, String) {
+        let detail = self.health_detail.lock().expect("health lock").clone();
+        (self.healthy.load(Ordering::Relaxed), detail)
+    }
+}

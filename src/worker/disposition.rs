@@ -1,0 +1,68 @@
+//! What happens to a message once its work is done: the one place where "delete", "retry"
+//! and "park" are decided.
+
+/// How one object of a message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectResult {
+    /// Archived (or already archived, or archived as a new version): nothing left to do.
+    Done,
+    /// A passing condition (throttling, 5xx, timeouts, expired credentials): try later.
+    Retry,
+    /// Waiting will not help (malformed, refused, missing, access denied): let redrive move
+    /// the message to the dead-letter queue where an operator sees it.
+    Park,
+}
+
+/// What the worker does with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Every object is archived and checked, or there was nothing to do: delete it.
+    /// The label says which (`archived`, `s3_test_event`, ...).
+    Delete(&'static str),
+    /// Leave it: it comes back when its visibility timeout ends.
+    Retry,
+    /// Return it at once: it is received again, fails again, and after the queue's
+    /// maxReceiveCount the redrive policy moves it to the dead-letter queue. Never deleted.
+    Park,
+    /// Shutting down before its work started (or finished): hand it back for another replica.
+    HandBack,
+}
+
+impl Disposition {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Disposition::Delete(what) => what,
+            Disposition::Retry => "retry",
+            Disposition::Park => "park",
+            Disposition::HandBack => "shutdown",
+        }
+    }
+}
+
+/// A message whose objects ended as `results`. Parking wins over retrying: if any object can
+/// never be archived, the message must reach the dead-letter queue, and the objects that were
+/// archived are found there already when it is redriven.
+pub fn decide(results: &[ObjectResult]) -> Disposition {
+    if results.contains(&ObjectResult::Park) {
+        Disposition::Park
+    } else if results.contains(&ObjectResult::Retry) {
+        Disposition::Retry
+    } else {
+        Disposition::Delete("archived")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObjectResult::*;
+    use super::*;
+
+    #[test]
+    fn a_message_is_deleted_only_when_every_object_is_done() {
+        assert_eq!(decide(&[Done]), Disposition::Delete("archived"));
+        assert_eq!(decide(&[Done, Done, Done]), Disposition::Delete("archived"));
+        assert_eq!(decide(&[Done, Retry]), Disposition::Retry);
+        assert_eq!(decide(&[Retry, Park, Done]), Disposition::Park);
+        assert_eq!(decide(&[Park]), Disposition::Park);
+    }
+}

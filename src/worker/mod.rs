@@ -1,0 +1,171 @@
+//! The long-running worker: receive notifications from every queue, copy what they announce,
+//! and acknowledge a message only when its work is durable.
+//!
+//! Several replicas may run against the same queues: SQS spreads the messages, the archive's
+//! conditional writes and SHA-256 comparison keep one version per object. Within a replica:
+//!
+//! - one receiver per queue long-polls SQS, asking only for as many messages as there are free
+//!   slots under `worker.max_in_flight`, so a received message never waits;
+//! - each message runs in its own task, its visibility extended at half the timeout while it
+//!   works ([`queue`]);
+//! - [`disposition::decide`] is the one place that turns the outcome into delete, retry or
+//!   park; a per-queue acknowledger batches the deletes ([`queue::acknowledge`]);
+//! - a poller reports queue depths and health, and in `--until-empty` mode stops the worker
+//!   once every queue is empty ([`poll`]);
+//! - on shutdown, receiving stops at once, in-flight copies get `worker.shutdown_grace`, and
+//!   whatever is left is handed back with visibility 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::copy::Copier;
+use crate::telemetry::metrics::Metrics;
+
+pub mod disposition;
+pub mod message;
+pub mod poll;
+pub mod queue;
+pub mod summary;
+
+pub use summary::{Summary, Tally};
+
+/// How the worker stops: first no new messages (`stop_receiving`), then, once the grace
+/// period is over, no more work (`abandon`).
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    pub stop_receiving: CancellationToken,
+    pub abandon: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn stopping(&self) -> bool {
+        self.stop_receiving.is_cancelled()
+    }
+
+    /// Stops receiving now and abandons in-flight work after `grace`.
+    pub fn begin(&self, grace: Duration) {
+        self.stop_receiving.cancel();
+        let abandon = self.abandon.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            abandon.cancel();
+        });
+    }
+}
+
+/// Worker settings that are not deployment configuration.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Stop once every queue is empty and nothing is in flight (the demo, backfills, tests).
+    pub until_empty: bool,
+}
+
+/// What every task shares.
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub copier: Copier,
+    pub metrics: Arc<Metrics>,
+    pub tally: Tally,
+    pub shutdown: Shutdown,
+    pub visibility: Duration,
+}
+
+/// One queue and its clients.
+pub struct QueueCtx {
+    pub url: String,
+    /// The queue's name: its label in logs and metrics.
+    pub name: String,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// Runs until shutdown (or, with `until_empty`, until the queues are drained); returns what
+/// the run did.
+pub async fn run(
+    config: Arc<Config>,
+    aws: &Aws,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    options: Options,
+) -> anyhow::Result<Summary> {
+    let started = std::time::Instant::now();
+    let copier = Copier::new(&config, aws).await?;
+    let ctx = Arc::new(Ctx {
+        visibility: config.worker.visibility_timeout,
+        config: config.clone(),
+        copier,
+        metrics: metrics.clone(),
+        tally: Tally::default(),
+        shutdown: shutdown.clone(),
+    });
+    let slots = Arc::new(Semaphore::new(config.worker.max_in_flight.get()));
+    let tracker = TaskTracker::new();
+    let wait = if options.until_empty {
+        // Draining: short polls, so that the end is noticed within seconds.
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(20)
+    };
+
+    let queues: Vec<Arc<QueueCtx>> = config
+        .queues
+        .iter()
+        .map(|q| {
+            Arc::new(QueueCtx {
+                url: q.url.to_string(),
+                name: q.url.name().to_owned(),
+                sqs: aws.sqs(q.url.region()),
+            })
+        })
+        .collect();
+
+    let mut receivers = Vec::new();
+    let mut acknowledgers = Vec::new();
+    for queue in &queues {
+        let (acks, inbox) = tokio::sync::mpsc::channel(256);
+        acknowledgers.push(tokio::spawn(queue::acknowledge(
+            queue.clone(),
+            inbox,
+            metrics.clone(),
+            ctx.tally.clone(),
+        )));
+        receivers.push(tokio::spawn(queue::receive(
+            ctx.clone(),
+            queue.clone(),
+            slots.clone(),
+            tracker.clone(),
+            acks,
+            wait,
+        )));
+    }
+    let stop_polling = CancellationToken::new();
+    let poller = tokio::spawn(poll::poll(
+        aws.s3(&config.archive.region),
+        config.archive.bucket.to_string(),
+        queues.clone(),
+        metrics.clone(),
+        stop_polling.clone(),
+        options
+            .until_empty
+            .then(|| (shutdown.clone(), tracker.clone())),
+    ));
+
+    for receiver in receivers {
+        receiver.await?;
+    }
+    tracker.close();
+    tracker.wait().await;
+    // Every message task has sent its acknowledgement; the acknowledgers drain and end.
+    for acknowledger in acknowledgers {
+        acknowledger.await?;
+    }
+    stop_polling.cancel();
+    poller.await?;
+    let dead_letters = poll::dead_letters(&queues).await;
+    Ok(ctx.tally.summary(started.elapsed(), dead_letters))
+}

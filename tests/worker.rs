@@ -1,0 +1,708 @@
+//! The archive worker (`trailvault run`) end to end against the emulator: several member
+//! accounts, real notifications of every shape, the real binary.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{get, PrivateEmulator, TestStack};
+use rand::{RngCore, SeedableRng};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use trailvault_devstack::state::Delivery;
+
+/// Every archived version, with its bytes and what HeadObject says of it.
+async fn archived(
+    ts: &TestStack,
+) -> BTreeMap<
+    String,
+    Vec<(
+        Vec<u8>,
+        aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    )>,
+> {
+    let s3 = ts.security().await.s3(&ts.stack.security.archive_region);
+    let bucket = &ts.stack.security.archive_bucket;
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (key, version) in ts.archive_versions().await {
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key(&key)
+            .version_id(&version)
+            .send()
+            .await
+            .unwrap();
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .version_id(&version)
+            .send()
+            .await
+            .unwrap();
+        let bytes = body.body.collect().await.unwrap().into_bytes().to_vec();
+        out.entry(key).or_default().push((bytes, head));
+    }
+    out
+}
+
+/// The objects count on the summary's total line.
+fn total_archived(summary: &str) -> usize {
+    let line = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .expect("a total line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn s3_event(region: &str, bucket: &str, key: &str) -> String {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region,
+        "eventTime": "2026-11-21T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": 100, "eTag": "0123456789abcdef0123456789abcdef"}}
+    }]})
+    .to_string()
+}
+
+fn log_key(account: &str, region: &str, unique: &str) -> String {
+    format!("AWSLogs/{account}/CloudTrail/{region}/2026/11/01/{account}_CloudTrail_{region}_20261101T0005Z_{unique}.json.gz")
+}
+
+#[tokio::test]
+async fn every_object_is_archived_byte_exact_encrypted_locked_and_acknowledged() {
+    let mut ts = TestStack::up("worker", 3, &Delivery::ALL).await;
+    ts.deliver(2, 5).await;
+    let sources = ts.sources().await;
+    assert_eq!(sources.len(), 3 * 2 * (5 + 2));
+
+    let (summary, _) = ts.drain();
+    assert_eq!(total_archived(&summary), sources.len(), "{summary}");
+    // Every notification shape was understood: test events and CloudTrail's greeting were
+    // acknowledged, and every object came through S3, SNS, EventBridge or CloudTrail's message.
+    assert!(
+        summary.contains("s3_test_event") && summary.contains("cloudtrail_validation"),
+        "{summary}"
+    );
+    assert!(summary.contains("Failures: none."), "{summary}");
+
+    let archive = archived(&ts).await;
+    let kms_key = &ts.stack.security.kms_key_arn;
+    let seven_years = time::OffsetDateTime::now_utc() + time::Duration::days(7 * 365);
+    for (bucket, key, bytes, metadata) in &sources {
+        let archive_key = format!("{bucket}/{key}");
+        let versions = archive
+            .get(&archive_key)
+            .unwrap_or_else(|| panic!("{archive_key} not archived"));
+        assert_eq!(versions.len(), 1, "{archive_key}: one version");
+        let (copy, head) = &versions[0];
+        assert_eq!(sha256(copy), sha256(bytes), "{archive_key}: bytes differ");
+        assert_eq!(head.content_type(), Some("application/json"));
+        assert_eq!(head.content_encoding(), Some("gzip"));
+        let archived_meta = head.metadata().unwrap();
+        for (k, v) in metadata {
+            assert_eq!(
+                archived_meta.get(k),
+                Some(v),
+                "{archive_key}: source metadata {k} lost"
+            );
+        }
+        if key.contains("CloudTrail-Digest") {
+            assert!(
+                archived_meta.contains_key("signature"),
+                "{archive_key}: digest signature lost"
+            );
+        } else {
+            assert!(archived_meta["trailvault-records"].parse::<u64>().unwrap() > 0);
+        }
+        assert_eq!(archived_meta["trailvault-sha256"], sha256(bytes));
+        assert_eq!(archived_meta["trailvault-source-bucket"], *bucket);
+        assert_eq!(archived_meta["trailvault-source-key"], *key);
+        assert!(!archived_meta.contains_key("trailvault-quarantine"));
+        assert_eq!(
+            head.server_side_encryption().map(|s| s.as_str()),
+            Some("aws:kms")
+        );
+        assert_eq!(head.ssekms_key_id(), Some(kms_key.as_str()));
+        assert_eq!(head.bucket_key_enabled(), Some(true));
+        assert_eq!(
+            head.object_lock_mode().map(|m| m.as_str()),
+            Some("COMPLIANCE")
+        );
+        let until = head.object_lock_retain_until_date().unwrap().secs();
+        assert!(
+            until > seven_years.unix_timestamp(),
+            "{archive_key}: locked only until {until}"
+        );
+    }
+    assert_eq!(archive.len(), sources.len(), "nothing else in the archive");
+    for region in &ts.stack.regions {
+        assert_eq!(
+            ts.depth(region).await,
+            (0, 0, 0),
+            "{region}: every message deleted"
+        );
+    }
+
+    // A notification delivered twice archives nothing new.
+    let (bucket, key, _, _) = &sources[0];
+    let region = ts
+        .stack
+        .members
+        .iter()
+        .flat_map(|m| &m.buckets)
+        .find(|b| &b.name == bucket)
+        .unwrap()
+        .region
+        .clone();
+    ts.send(&region, &s3_event(&region, bucket, key)).await;
+    let (summary, _) = ts.drain();
+    assert!(summary.contains("Duplicates 1, conflicts 0"), "{summary}");
+    assert_eq!(
+        archived(&ts).await[&format!("{bucket}/{key}")].len(),
+        1,
+        "no second version"
+    );
+    assert_eq!(ts.depth(&region).await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn bad_input_is_parked_in_the_dead_letter_queue_or_archived_as_quarantined() {
+    let mut ts = TestStack::up("refuse", 2, &[Delivery::S3]).await;
+    ts.deliver(1, 1).await;
+    let region = "us-east-1";
+    let (m1, m2) = (&ts.stack.members[0], &ts.stack.members[1]);
+    let bucket1 = m1
+        .buckets
+        .iter()
+        .find(|b| b.region == region)
+        .unwrap()
+        .name
+        .clone();
+
+    // Evidence that is not a CloudTrail log file is archived byte-exact, but quarantined.
+    let corrupt = b"\x1f\x8b\x08\x00 this is not a deflate stream".to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"hello": "world"}"#).unwrap();
+    let not_cloudtrail = gz.finish().unwrap();
+    let corrupt_key = log_key(&m1.account, region, "CorruptGzip00000");
+    let json_key = log_key(&m1.account, region, "NotCloudTrail000");
+    let admin = ts.admin(&m1.account).await.s3(region);
+    for (key, bytes) in [(&corrupt_key, &corrupt), (&json_key, &not_cloudtrail)] {
+        admin
+            .put_object()
+            .bucket(&bucket1)
+            .key(key)
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    ts.relay().await;
+
+    // Messages that must never be deleted nor archived.
+    let refused = [
+        "this is not JSON".to_owned(),
+        r#"{"message": "JSON, but no notification"}"#.to_owned(),
+        s3_event(
+            region,
+            "a-bucket-nobody-configured",
+            &log_key(&m1.account, region, "UnknownBucket000"),
+        ),
+        // Member 1's bucket, naming member 2's account: a planted file.
+        s3_event(
+            region,
+            &bucket1,
+            &log_key(&m2.account, region, "PlantedElsewhere"),
+        ),
+        s3_event(
+            region,
+            &bucket1,
+            &log_key(&m1.account, region, "MissingObject000"),
+        ),
+    ];
+    for body in &refused {
+        ts.send(region, body).await;
+    }
+
+    let (summary, stderr) = ts.drain();
+    assert!(summary.contains("quarantined 2"), "{summary}");
+    for reason in [
+        "not_json",
+        "unknown_shape",
+        "unknown_bucket",
+        "account_mismatch",
+        "source_missing",
+    ] {
+        assert!(summary.contains(reason), "no {reason} in {summary}");
+    }
+    assert!(
+        stderr.contains("names account"),
+        "the mismatch is explained in the log"
+    );
+
+    // Exactly the refused messages wait in the dead-letter queue; nothing was deleted.
+    let security = ts.security().await.sqs(region);
+    let dlq = ts.stack.queue(region).unwrap().dlq_url.clone();
+    let mut parked = BTreeSet::new();
+    loop {
+        let out = security
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        parked.extend(out.messages().iter().map(|m| m.body().unwrap().to_owned()));
+    }
+    assert_eq!(parked, refused.iter().cloned().collect::<BTreeSet<_>>());
+
+    let archive = archived(&ts).await;
+    for unique in ["UnknownBucket000", "PlantedElsewhere", "MissingObject000"] {
+        assert!(
+            !archive.keys().any(|k| k.contains(unique)),
+            "{unique} was archived"
+        );
+    }
+    for (key, bytes) in [(&corrupt_key, &corrupt), (&json_key, &not_cloudtrail)] {
+        let (copy, head) = &archive[&format!("{bucket1}/{key}")][0];
+        assert_eq!(copy, bytes, "quarantined evidence is kept byte-exact");
+        let reason = &head.metadata().unwrap()["trailvault-quarantine"];
+        assert!(
+            reason.starts_with("not valid gzip") || reason.starts_with("not a CloudTrail log file"),
+            "{reason}"
+        );
+    }
+    // The genuine files are archived and not quarantined.
+    assert!(summary.contains("Duplicates 0"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_reader_role_without_read_access_parks_only_its_accounts_messages() {
+    let emulator = PrivateEmulator::start();
+    let mut ts = TestStack::up_at(&emulator.endpoint, "denied", 3, &[Delivery::S3]).await;
+    ts.deliver(1, 2).await;
+    let denied = ts.stack.members[1].clone();
+    ts.admin(&denied.account)
+        .await
+        .iam()
+        .delete_role_policy()
+        .role_name("trailvault-reader")
+        .policy_name("read-cloudtrail")
+        .send()
+        .await
+        .unwrap();
+
+    // With IAM enforced, the worker's own identity must be allowed everything it does: the
+    // local user may only assume the worker role, whose policy is the one Terraform will deploy.
+    emulator.enforce_iam();
+    let (summary, stderr) = ts.drain();
+    emulator.relax_iam();
+
+    assert!(summary.contains("source_denied"), "{summary}\n{stderr}");
+    let archive = archived(&ts).await;
+    for member in &ts.stack.members {
+        let mine = archive
+            .keys()
+            .filter(|k| k.contains(&format!("/{}_CloudTrail", member.account)))
+            .count();
+        if member.account == denied.account {
+            assert_eq!(mine, 0, "the denied account's files were archived");
+        } else {
+            assert_eq!(
+                mine,
+                2 * (2 + 1),
+                "account {} archived {mine}",
+                member.account
+            );
+        }
+    }
+    let parked: u64 = {
+        let mut n = 0;
+        for region in &ts.stack.regions {
+            let (visible, in_flight, dead) = ts.depth(region).await;
+            assert_eq!((visible, in_flight), (0, 0));
+            n += dead;
+        }
+        n
+    };
+    assert_eq!(
+        parked,
+        2 * (2 + 1),
+        "the denied account's notifications are in the dead-letter queues"
+    );
+}
+
+/// Waits until the archive holds at least `n` versions, while `worker` runs.
+async fn wait_for_archived(
+    ts: &TestStack,
+    n: usize,
+    limit: Duration,
+    worker: &mut std::process::Child,
+) {
+    let started = Instant::now();
+    while ts.archive_versions().await.len() < n {
+        if let Some(exit) = worker.try_wait().unwrap() {
+            panic!("the worker exited ({exit}) before archiving {n} objects");
+        }
+        assert!(
+            started.elapsed() < limit,
+            "fewer than {n} objects archived after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every source object is in the archive exactly once, and the queues are empty.
+async fn assert_all_archived_once(ts: &TestStack) {
+    let sources = ts.sources().await;
+    let versions = ts.archive_versions().await;
+    let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, _) in &versions {
+        *per_key.entry(key).or_default() += 1;
+    }
+    for (bucket, key, _, _) in &sources {
+        assert_eq!(
+            per_key.get(format!("{bucket}/{key}").as_str()),
+            Some(&1),
+            "{bucket}/{key}"
+        );
+    }
+    assert_eq!(versions.len(), sources.len());
+    for region in &ts.stack.regions {
+        assert_eq!(ts.depth(region).await, (0, 0, 0), "{region}");
+    }
+}
+
+#[tokio::test]
+async fn killed_mid_run_and_restarted_nothing_is_lost_or_archived_twice() {
+    let mut ts = TestStack::up("sigkill", 2, &[Delivery::S3]).await;
+    // A short visibility timeout, so that what the killed worker held comes back quickly.
+    ts.edit_config(|c| {
+        c.replace(
+            "visibility_timeout_secs = 60",
+            "visibility_timeout_secs = 10",
+        )
+    });
+    ts.deliver(2, 25).await;
+    let total = ts.sources().await.len();
+
+    let mut worker = ts
+        .trailvault()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_archived(&ts, 15, Duration::from_secs(120), &mut worker).await;
+    worker.kill().unwrap(); // SIGKILL: no chance to clean up
+    worker.wait().unwrap();
+    let before = ts.archive_versions().await.len();
+    assert!(
+        before < total,
+        "the worker finished before it could be killed"
+    );
+
+    ts.drain();
+    assert_all_archived_once(&ts).await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_copies_finish_hands_the_rest_back_and_exits_zero() {
+    let mut ts = TestStack::up("sigterm", 2, &[Delivery::S3]).await;
+    ts.edit_config(|c| c.replace("max_in_flight = 16", "max_in_flight = 4"));
+    ts.deliver(2, 25).await;
+
+    let mut worker = ts
+        .trailvault()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_archived(&ts, 10, Duration::from_secs(120), &mut worker).await;
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = worker.wait().unwrap();
+    let mut stderr = String::new();
+    worker
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(exit.success(), "exit {exit:?}\n{stderr}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(35),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(stderr.contains("stopping: no new messages"), "{stderr}");
+
+    // Nothing is left invisible: what was not finished was handed back at once.
+    for region in &ts.stack.regions {
+        let (_, in_flight, dead) = ts.depth(region).await;
+        assert_eq!((in_flight, dead), (0, 0), "{region}");
+    }
+    // Every version written before the stop is complete and locked.
+    let s3 = ts.security().await.s3(&ts.stack.security.archive_region);
+    for (key, version) in ts.archive_versions().await {
+        let head = s3
+            .head_object()
+            .bucket(&ts.stack.security.archive_bucket)
+            .key(&key)
+            .version_id(&version)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            head.metadata().unwrap().contains_key("trailvault-sha256"),
+            "{key}"
+        );
+        assert_eq!(
+            head.object_lock_mode().map(|m| m.as_str()),
+            Some("COMPLIANCE"),
+            "{key}"
+        );
+    }
+    ts.drain();
+    assert_all_archived_once(&ts).await;
+}
+
+/// The peak resident set of a process, from the kernel's high-water mark.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+#[tokio::test]
+async fn a_256_mib_object_streams_through_in_bounded_memory() {
+    const SIZE: usize = 256 * 1024 * 1024;
+    let ts = TestStack::up("large", 1, &[Delivery::S3]).await;
+    let member = &ts.stack.members[0];
+    let bucket = member
+        .buckets
+        .iter()
+        .find(|b| b.region == "us-east-1")
+        .unwrap()
+        .name
+        .clone();
+    let key = format!(
+        "AWSLogs/{0}/CloudTrail-Insight/us-east-1/2026/11/01/{0}_CloudTrail-Insight_us-east-1_20261101T0005Z_LargeInsight0000.json.gz",
+        member.account
+    );
+    let mut bytes = vec![0u8; SIZE];
+    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes);
+    let expected = sha256(&bytes);
+    ts.admin(&member.account)
+        .await
+        .s3("us-east-1")
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap();
+    ts.relay().await;
+
+    let mut worker = ts
+        .trailvault()
+        .args(["run", "--until-empty"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let mut peak = 0;
+    let exit = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(exit) = worker.try_wait().unwrap() {
+            break exit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success());
+    let (copy, head) = {
+        let s3 = ts.security().await.s3(&ts.stack.security.archive_region);
+        let (bytes, out) = get(
+            &s3,
+            &ts.stack.security.archive_bucket,
+            &format!("{bucket}/{key}"),
+        )
+        .await;
+        (bytes, out)
+    };
+    assert_eq!(copy.len(), SIZE);
+    assert_eq!(sha256(&copy), expected);
+    assert_eq!(head.metadata().unwrap()["trailvault-sha256"], expected);
+    assert_eq!(
+        head.object_lock_mode().map(|m| m.as_str()),
+        Some("COMPLIANCE"),
+        "locked after the multipart upload"
+    );
+    eprintln!(
+        "peak RSS of the worker archiving a 256 MiB object: {:.1} MiB",
+        peak as f64 / 1024.0
+    );
+    assert!(
+        peak > 0 && peak < 100 * 1024,
+        "peak RSS {peak} KiB is not far below 256 MiB"
+    );
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The sum of a metric's samples whose labels contain every `filter`.
+fn metric(text: &str, name: &str, filters: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name)
+                && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
+        })
+        .filter(|l| filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_and_healthz_report_what_the_run_did() {
+    let mut ts = TestStack::up("metrics", 2, &[Delivery::S3]).await;
+    ts.deliver(1, 4).await;
+    let sources = ts.sources().await;
+    let bytes: usize = sources.iter().map(|(_, _, b, _)| b.len()).sum();
+    // Every S3-notified bucket also sent one s3:TestEvent.
+    let messages = sources.len() + 4;
+
+    let mut worker = ts
+        .trailvault()
+        .arg("run")
+        .env("TRAILVAULT_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(worker.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the worker logs where it listens")
+            .unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+        if event["message"] == "serving /healthz and /metrics" {
+            break event["address"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the worker never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+
+    let started = Instant::now();
+    while http_get(&address, "/healthz").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "never healthy");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = loop {
+        let (status, text) = http_get(&address, "/metrics");
+        assert_eq!(status, 200);
+        if metric(&text, "trailvault_messages_deleted_total", &[]) as usize == messages {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not all messages deleted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        metric(&text, "trailvault_messages_received_total", &[]) as usize,
+        messages
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "trailvault_messages_deleted_total",
+            &["outcome=\"s3_test_event\""]
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric(&text, "trailvault_objects_total", &["outcome=\"archived\""]) as usize,
+        sources.len()
+    );
+    assert_eq!(
+        metric(&text, "trailvault_objects_total", &["kind=\"digest\""]) as usize,
+        2 * 2
+    );
+    assert_eq!(
+        metric(&text, "trailvault_archived_bytes_total", &[]) as usize,
+        bytes
+    );
+    assert_eq!(
+        metric(&text, "trailvault_copy_duration_seconds_count", &[]) as usize,
+        sources.len()
+    );
+    assert_eq!(
+        metric(&text, "trailvault_notification_lag_seconds_count", &[]) as usize,
+        sources.len()
+    );
+    assert_eq!(metric(&text, "trailvault_failures_total", &[]), 0.0);
+    for queue in ["trailvault-us-east-1", "trailvault-eu-west-1"] {
+        assert!(
+            text.contains(&format!(
+                "trailvault_queue_messages{{queue=\"{queue}\",state=\"visible\"}}"
+            )),
+            "{text}"
+        );
+    }
+    let (status, body) = http_get(&address, "/healthz");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("2 queue(s) and the archive bucket answer"),
+        "{body}"
+    );
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(worker.wait().unwrap().success());
+}
