@@ -1,22 +1,24 @@
 //! Source -> archive: one object copied byte for byte, checked, encrypted and locked, once.
 //!
-//! For every object:
+//! For every object, in as few requests as the guarantees allow:
 //!
-//! 1. `HeadObject` on the source, as the member's reader role: size, version, ETag, content
-//!    headers and user metadata (CloudTrail's digest signatures live there).
-//! 2. `HeadObject` on the archive key: is a version already there, and with what SHA-256?
-//! 3. Read the source once, streaming: SHA-256 of exactly the bytes delivered, the log-file
-//!    check for CloudTrail log files, and (for objects up to [`SINGLE_PART_LIMIT`]) the bytes
-//!    themselves, for a single `PutObject`.
-//! 4. The same SHA-256 as the archived version: a duplicate, nothing is written (the archived
-//!    version's lock is made good if it falls short of the policy). A different one: a
-//!    conflict, archived as a new version and reported.
-//! 5. Write: `PutObject` (with `If-None-Match: *` when the key was free, so two replicas
-//!    racing on one notification write one version), or for larger objects a multipart upload
-//!    fed by a second, pinned read of the source, one part in memory at a time, whose SHA-256
-//!    must match the first read's. Always SSE-KMS under the archive key with a bucket key,
-//!    the SHA-256 checksum sent along, Object Lock mode and retain-until from the policy (set
-//!    after completion for multipart uploads).
+//! 1. `GetObject` on the source, as the member's reader role (by version when the
+//!    notification names one). Its headers give the size, version, ETag, content headers and
+//!    user metadata (CloudTrail's digest signatures live there).
+//! 2. That one streaming read computes the SHA-256 of exactly the bytes delivered, checks
+//!    CloudTrail log files as they pass, and keeps the bytes of objects up to
+//!    [`SINGLE_PART_LIMIT`].
+//! 3. Small objects: `PutObject` with `If-None-Match: *`. If the key is taken (412), a
+//!    `HeadObject` tells a duplicate (the same SHA-256: nothing is written, the archived
+//!    version's lock is made good if it falls short) from a conflict (other bytes: archived as
+//!    a new version, and reported). Two replicas racing on one notification write one version.
+//! 4. Large objects: `HeadObject` on the archive key first (a duplicate must not cost an
+//!    upload), then a multipart upload fed by a second read pinned to the first's version (or
+//!    ETag), one part in memory at a time; its SHA-256 must match the first read's. Lock set
+//!    after completion.
+//! 5. Every write: SSE-KMS under the archive key with a bucket key, the SHA-256 checksum sent
+//!    along, the source's content headers and user metadata plus trailvault's own, Object Lock
+//!    mode and retain-until from the policy.
 //! 6. `HeadObject` on the new version: size, SHA-256, encryption and lock as intended. Only
 //!    then is the copy done.
 
@@ -244,54 +246,46 @@ impl Copier {
         let source = self.members[&account].s3(&route.bucket.region);
         let key = &route.archive_key;
 
-        let head = source
-            .head_object()
+        let got = source
+            .get_object()
             .bucket(&object.bucket)
             .key(&object.key)
             .set_version_id(object.version_id.clone())
             .send()
             .await
             .map_err(|e| source_error(&account, object, Failure::from_sdk(&e)))?;
-        let size = head.content_length().unwrap_or(0).max(0) as u64;
-        let source_version = head
-            .version_id()
-            .filter(|v| *v != "null")
-            .map(str::to_owned);
-        let source_etag = head.e_tag().map(str::to_owned);
+        let size = got.content_length().unwrap_or(0).max(0) as u64;
+        let source_version = got.version_id().filter(|v| *v != "null").map(str::to_owned);
+        let source_etag = got.e_tag().map(str::to_owned);
+        let small = size <= SINGLE_PART_LIMIT;
+        let content = Content {
+            content_type: got.content_type().map(str::to_owned),
+            content_encoding: got.content_encoding().map(str::to_owned),
+            cache_control: got.cache_control().map(str::to_owned),
+            content_disposition: got.content_disposition().map(str::to_owned),
+            content_language: got.content_language().map(str::to_owned),
+        };
+        let source_metadata = got.metadata().cloned();
 
-        let existing = self.head_archive(key, None).await?;
-        let keep = size <= SINGLE_PART_LIMIT;
-        let inspected = self
-            .inspect(
-                &source,
-                route,
-                object,
-                &source_version,
-                &source_etag,
-                size,
-                keep,
-            )
-            .await?;
+        // A large object is compared with the archive before its upload, so that a duplicate
+        // never costs a multipart upload; a small one is written first, conditionally.
+        let existing = if small {
+            None
+        } else {
+            self.head_archive(key, None).await?
+        };
+        let inspected = self.inspect(got.body, route, object, size, small).await?;
         let sha_hex = hex::encode(inspected.sha256);
-
         if let Some(existing) = &existing {
             if existing.metadata.get(meta::SHA256) == Some(&sha_hex) {
-                let lock_repaired = self.ensure_locked(key, existing).await?;
-                return Ok(Copied {
-                    outcome: Outcome::Duplicate,
-                    bytes: size,
-                    sha256: sha_hex,
-                    version_id: existing.version_id.clone(),
-                    quarantine: existing.metadata.get(meta::QUARANTINE).cloned(),
-                    lock_repaired,
-                });
+                return self.duplicate(key, existing, size, sha_hex).await;
             }
         }
 
         let now = OffsetDateTime::now_utc();
         let retain_until = retain_until(now, self.retention.period);
         let (metadata, quarantine) = metadata(
-            head.metadata(),
+            source_metadata.as_ref(),
             &account,
             object,
             source_version.as_deref(),
@@ -300,68 +294,68 @@ impl Copier {
             now,
             inspected.log,
         );
-        let headers = Headers {
-            content_type: head.content_type().map(str::to_owned),
-            content_encoding: head.content_encoding().map(str::to_owned),
-            cache_control: head.cache_control().map(str::to_owned),
-            content_disposition: head.content_disposition().map(str::to_owned),
-            content_language: head.content_language().map(str::to_owned),
-            metadata,
-        };
-        let only_if_new = existing.is_none();
-        let written = match inspected.body {
+        let headers = Headers { content, metadata };
+        let (version_id, outcome) = match inspected.body {
             Some(body) => {
-                self.put_single(
-                    key,
-                    body,
-                    &headers,
-                    &inspected.sha256,
-                    retain_until,
-                    only_if_new,
-                )
-                .await
+                let first = self
+                    .put_single(
+                        key,
+                        body.clone(),
+                        &headers,
+                        &inspected.sha256,
+                        retain_until,
+                        true,
+                    )
+                    .await;
+                match first {
+                    Ok(version_id) => (version_id, Outcome::Archived),
+                    Err(CopyError::ArchiveWrite { failure, .. }) if failure.is_status(412) => {
+                        // The key is taken: by these very bytes (a redelivery, or another
+                        // replica), or by others (a conflict, archived as a new version).
+                        let taken = self.head_archive(key, None).await?.ok_or_else(|| {
+                            CopyError::SourceChanged {
+                                bucket: object.bucket.clone(),
+                                key: object.key.clone(),
+                                reason: "its archive key was taken, then freed".to_owned(),
+                            }
+                        })?;
+                        if taken.metadata.get(meta::SHA256) == Some(&sha_hex) {
+                            return self.duplicate(key, &taken, size, sha_hex).await;
+                        }
+                        let version_id = self
+                            .put_single(key, body, &headers, &inspected.sha256, retain_until, false)
+                            .await?;
+                        (version_id, Outcome::Conflict)
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             None => {
-                self.put_multipart(
-                    key,
-                    &account,
-                    &source,
-                    object,
-                    &source_version,
-                    &source_etag,
-                    size,
-                    &headers,
-                    &inspected.sha256,
-                    retain_until,
-                    only_if_new,
-                )
-                .await
-            }
-        };
-        let version_id = match written {
-            Ok(version_id) => version_id,
-            Err(CopyError::ArchiveWrite { failure, .. }) if failure.is_status(412) => {
-                // Another replica archived this key first. The same bytes: a duplicate.
-                let now_there = self.head_archive(key, None).await?;
-                return match now_there {
-                    Some(v) if v.metadata.get(meta::SHA256) == Some(&sha_hex) => Ok(Copied {
-                        outcome: Outcome::Duplicate,
-                        bytes: size,
-                        sha256: sha_hex,
-                        version_id: v.version_id,
-                        quarantine,
-                        lock_repaired: false,
-                    }),
-                    _ => Err(CopyError::SourceChanged {
-                        bucket: object.bucket.clone(),
-                        key: object.key.clone(),
-                        reason: "another writer stored different bytes at its archive key \
-                                 meanwhile"
-                            .to_owned(),
-                    }),
+                let pin = Pin {
+                    version: source_version.clone(),
+                    etag: source_etag.clone(),
                 };
+                let version_id = self
+                    .put_multipart(
+                        key,
+                        &account,
+                        &source,
+                        object,
+                        &pin,
+                        size,
+                        &headers,
+                        &inspected.sha256,
+                        retain_until,
+                        existing.is_none(),
+                    )
+                    .await?;
+                let outcome = if existing.is_some() {
+                    Outcome::Conflict
+                } else {
+                    Outcome::Archived
+                };
+                (version_id, outcome)
             }
-            Err(e) => return Err(e),
         };
 
         let version = version_id.clone().unwrap_or_else(|| "null".to_owned());
@@ -381,11 +375,7 @@ impl Copier {
             });
         }
         Ok(Copied {
-            outcome: if existing.is_some() {
-                Outcome::Conflict
-            } else {
-                Outcome::Archived
-            },
+            outcome,
             bytes: size,
             sha256: sha_hex,
             version_id,
@@ -394,22 +384,35 @@ impl Copier {
         })
     }
 
+    /// The archive already holds these bytes: nothing to write, but its lock must be right.
+    async fn duplicate(
+        &self,
+        key: &str,
+        existing: &Archived,
+        size: u64,
+        sha256: String,
+    ) -> Result<Copied, CopyError> {
+        let lock_repaired = self.ensure_locked(key, existing).await?;
+        Ok(Copied {
+            outcome: Outcome::Duplicate,
+            bytes: size,
+            sha256,
+            version_id: existing.version_id.clone(),
+            quarantine: existing.metadata.get(meta::QUARANTINE).cloned(),
+            lock_repaired,
+        })
+    }
+
     /// The first read: hash everything, check log files, keep small objects' bytes.
-    #[allow(clippy::too_many_arguments)]
     async fn inspect(
         &self,
-        source: &aws_sdk_s3::Client,
+        mut body: ByteStream,
         route: &Route<'_>,
         object: &ObjectRef,
-        version: &Option<String>,
-        etag: &Option<String>,
         size: u64,
         keep: bool,
     ) -> Result<Inspected, CopyError> {
         let account = route.account.id.to_string();
-        let mut body = get_pinned(source, object, version, etag)
-            .await
-            .map_err(|f| source_error(&account, object, f))?;
         let mut hasher = Sha256::new();
         let mut kept = keep.then(|| Vec::with_capacity(size as usize));
         let mut check = (route.kind == FileKind::Log).then(LogCheck::start);
@@ -457,11 +460,11 @@ impl Copier {
             .bucket(&self.bucket)
             .key(key)
             .body(ByteStream::from(body))
-            .set_content_type(headers.content_type.clone())
-            .set_content_encoding(headers.content_encoding.clone())
-            .set_cache_control(headers.cache_control.clone())
-            .set_content_disposition(headers.content_disposition.clone())
-            .set_content_language(headers.content_language.clone())
+            .set_content_type(headers.content.content_type.clone())
+            .set_content_encoding(headers.content.content_encoding.clone())
+            .set_cache_control(headers.content.cache_control.clone())
+            .set_content_disposition(headers.content.content_disposition.clone())
+            .set_content_language(headers.content.content_language.clone())
             .set_metadata(Some(headers.metadata.clone()))
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&self.kms_key_arn)
@@ -486,8 +489,7 @@ impl Copier {
         account: &str,
         source: &aws_sdk_s3::Client,
         object: &ObjectRef,
-        version: &Option<String>,
-        etag: &Option<String>,
+        pin: &Pin,
         size: u64,
         headers: &Headers,
         sha256: &[u8; 32],
@@ -499,11 +501,11 @@ impl Copier {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .set_content_type(headers.content_type.clone())
-            .set_content_encoding(headers.content_encoding.clone())
-            .set_cache_control(headers.cache_control.clone())
-            .set_content_disposition(headers.content_disposition.clone())
-            .set_content_language(headers.content_language.clone())
+            .set_content_type(headers.content.content_type.clone())
+            .set_content_encoding(headers.content.content_encoding.clone())
+            .set_cache_control(headers.content.cache_control.clone())
+            .set_content_disposition(headers.content.content_disposition.clone())
+            .set_content_language(headers.content.content_language.clone())
             .set_metadata(Some(headers.metadata.clone()))
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&self.kms_key_arn)
@@ -520,8 +522,7 @@ impl Copier {
                 account,
                 source,
                 object,
-                version,
-                etag,
+                pin,
                 size,
                 sha256,
                 only_if_new,
@@ -571,14 +572,13 @@ impl Copier {
         account: &str,
         source: &aws_sdk_s3::Client,
         object: &ObjectRef,
-        version: &Option<String>,
-        etag: &Option<String>,
+        pin: &Pin,
         size: u64,
         sha256: &[u8; 32],
         only_if_new: bool,
     ) -> Result<Option<String>, CopyError> {
         let part_size = PART_SIZE.max(size.div_ceil(MAX_PARTS)) as usize;
-        let mut body = get_pinned(source, object, version, etag)
+        let mut body = get_pinned(source, object, pin)
             .await
             .map_err(|f| source_error(account, object, f))?;
         let mut whole = Sha256::new();
@@ -818,14 +818,26 @@ async fn resolve_key(aws: &Aws, config: &Config) -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// Content headers and user metadata for the archive copy.
-struct Headers {
+/// The source's content headers, carried to the archive copy as they are.
+struct Content {
     content_type: Option<String>,
     content_encoding: Option<String>,
     cache_control: Option<String>,
     content_disposition: Option<String>,
     content_language: Option<String>,
+}
+
+/// Content headers and user metadata for the archive copy.
+struct Headers {
+    content: Content,
     metadata: HashMap<String, String>,
+}
+
+/// What pins a second read to the bytes of the first: the version where the bucket is
+/// versioned, else the ETag.
+struct Pin {
+    version: Option<String>,
+    etag: Option<String>,
 }
 
 /// `GetObject` of the exact object the first `HeadObject` saw: by version where the bucket is
@@ -833,16 +845,15 @@ struct Headers {
 async fn get_pinned(
     source: &aws_sdk_s3::Client,
     object: &ObjectRef,
-    version: &Option<String>,
-    etag: &Option<String>,
+    pin: &Pin,
 ) -> Result<ByteStream, Failure> {
     let out = source
         .get_object()
         .bucket(&object.bucket)
         .key(&object.key)
-        .set_version_id(version.clone())
-        .set_if_match(if version.is_none() {
-            etag.clone()
+        .set_version_id(pin.version.clone())
+        .set_if_match(if pin.version.is_none() {
+            pin.etag.clone()
         } else {
             None
         })

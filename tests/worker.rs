@@ -173,6 +173,37 @@ async fn every_object_is_archived_byte_exact_encrypted_locked_and_acknowledged()
         "no second version"
     );
     assert_eq!(ts.depth(&region).await, (0, 0, 0));
+
+    // Other bytes at a key already archived: a new version, reported as a conflict; the
+    // first version stays.
+    let owner = ts
+        .stack
+        .members
+        .iter()
+        .find(|m| m.buckets.iter().any(|b| &b.name == bucket))
+        .unwrap();
+    let rewritten = b"rewritten after archiving".to_vec();
+    ts.admin(&owner.account)
+        .await
+        .s3(&region)
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(rewritten.clone()))
+        .send()
+        .await
+        .unwrap();
+    ts.send(&region, &s3_event(&region, bucket, key)).await;
+    let (summary, stderr) = ts.drain();
+    assert!(summary.contains("Duplicates 0, conflicts 1"), "{summary}");
+    assert!(
+        stderr.contains("archived as a new version"),
+        "the conflict is logged"
+    );
+    let versions = &archived(&ts).await[&format!("{bucket}/{key}")];
+    assert_eq!(versions.len(), 2);
+    let shas: BTreeSet<String> = versions.iter().map(|(bytes, _)| sha256(bytes)).collect();
+    assert!(shas.contains(&sha256(&rewritten)) && shas.contains(&sha256(&sources[0].2)));
 }
 
 #[tokio::test]
@@ -484,6 +515,63 @@ async fn sigterm_lets_copies_finish_hands_the_rest_back_and_exits_zero() {
     }
     ts.drain();
     assert_all_archived_once(&ts).await;
+
+    // A second signal does not wait for the grace period: with a long grace and a large copy
+    // in flight, the first SIGTERM waits for the copy, the second exits at once.
+    ts.edit_config(|c| c.replace("shutdown_grace_secs = 10", "shutdown_grace_secs = 600"));
+    let member = &ts.stack.members[0];
+    let bucket = &member.buckets[0];
+    let key = format!(
+        "AWSLogs/{0}/CloudTrail-Insight/{1}/2026/11/01/{0}_CloudTrail-Insight_{1}_20261101T0005Z_SecondSignal0000.json.gz",
+        member.account, bucket.region
+    );
+    let mut bytes = vec![0u8; 128 * 1024 * 1024];
+    rand::rngs::StdRng::seed_from_u64(11).fill_bytes(&mut bytes);
+    ts.admin(&member.account)
+        .await
+        .s3(&bucket.region)
+        .put_object()
+        .bucket(&bucket.name)
+        .key(&key)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap();
+    ts.relay().await;
+    let mut worker = ts
+        .trailvault()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The one message is received: its copy has started.
+    loop {
+        if ts.depth(&bucket.region).await.1 > 0 {
+            break;
+        }
+        assert!(worker.try_wait().unwrap().is_none(), "the worker ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = worker.id().to_string();
+    let term = || {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+    };
+    assert!(term().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "after one SIGTERM the worker waits for its copy"
+    );
+    assert!(term().success());
+    let exit = worker.wait().unwrap();
+    assert_eq!(exit.code(), Some(130), "the second signal exits at once");
+    // What it held comes back after its visibility timeout; nothing is lost.
+    ts.drain();
+    assert_all_archived_once(&ts).await;
 }
 
 /// The peak resident set of a process, from the kernel's high-water mark.
@@ -500,6 +588,13 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 async fn a_256_mib_object_streams_through_in_bounded_memory() {
     const SIZE: usize = 256 * 1024 * 1024;
     let ts = TestStack::up("large", 1, &[Delivery::S3]).await;
+    // The copy takes longer than this: only the heartbeat keeps the message from coming back.
+    ts.edit_config(|c| {
+        c.replace(
+            "visibility_timeout_secs = 60",
+            "visibility_timeout_secs = 10",
+        )
+    });
     let member = &ts.stack.members[0];
     let bucket = member
         .buckets
@@ -546,6 +641,18 @@ async fn a_256_mib_object_streams_through_in_bounded_memory() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success());
+    let mut summary = String::new();
+    worker
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
+    // The object and the two buckets' s3:TestEvents, each received once: no redelivery.
+    assert!(
+        summary.contains("Messages: 3 received, 3 deleted (1 archived, 2 s3_test_event)"),
+        "{summary}"
+    );
     let (copy, head) = {
         let s3 = ts.security().await.s3(&ts.stack.security.archive_region);
         let (bytes, out) = get(
@@ -632,8 +739,8 @@ async fn metrics_and_healthz_report_what_the_run_did() {
             break event["address"].as_str().unwrap().to_owned();
         }
     };
-    // Keep draining stderr so the worker never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep reading stderr (so the worker never blocks on a full pipe), and keep it.
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
 
     let started = Instant::now();
     while http_get(&address, "/healthz").0 != 200 {
@@ -705,4 +812,18 @@ async fn metrics_and_healthz_report_what_the_run_did() {
         .status()
         .unwrap();
     assert!(worker.wait().unwrap().success());
+
+    // Every line is a JSON event, and no credential ever appears in one.
+    let log = log.join().unwrap();
+    let credentials = std::fs::read_to_string(ts.path().join("aws/credentials")).unwrap();
+    let secret = credentials
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .unwrap();
+    assert!(log.len() > 10);
+    for line in &log {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(!line.contains(secret), "a secret in the log: {line}");
+    }
 }
