@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::config_check::CheckArgs;
+use crate::commands::hold::HoldCommand;
+use crate::commands::retention::RetentionCommand;
 use crate::commands::run::RunArgs;
+use crate::commands::source_cleanup::CleanupArgs;
 use crate::config::LogFormat;
 
 /// A tamper-evident, long-term archive of an AWS Organization's CloudTrail logs.
@@ -43,6 +46,15 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Keep the archive bucket and every archived version equal to the retention policy.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Legal holds on archived versions, for investigations.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+    /// Delete from the member buckets what the archive holds byte for byte (dry run unless
+    /// --execute).
+    SourceCleanup(CleanupArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,5 +68,13 @@ pub enum ConfigCommand {
 pub struct ConfigPath {
     /// The configuration file (TOML).
     #[arg(value_name = "FILE", env = "TRAILVAULT_CONFIG")]
+    pub file: PathBuf,
+}
+
+/// The configuration file as an option, for commands whose arguments are something else.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigOption {
+    /// The configuration file (TOML).
+    #[arg(long = "config", value_name = "FILE", env = "TRAILVAULT_CONFIG")]
     pub file: PathBuf,
 }

@@ -37,8 +37,9 @@ use time::OffsetDateTime;
 use crate::aws::{Aws, Failure, MemberClients};
 use crate::cloudtrail::key::FileKind;
 use crate::cloudtrail::logfile::{LogCheck, LogSummary};
-use crate::config::{Config, LockMode, Retention, RetentionPeriod};
+use crate::config::{Config, Lock, LockMode};
 use crate::notification::ObjectRef;
+use crate::retention::{self, retain_until};
 use crate::routing::Route;
 
 /// Objects up to this size are read into memory once and written with one `PutObject`;
@@ -194,7 +195,7 @@ pub struct Copier {
     bucket: String,
     /// The archive key's ARN, resolved once: what S3 reports back on every object.
     kms_key_arn: String,
-    retention: Retention,
+    lock: Lock,
     members: HashMap<String, MemberClients>,
 }
 
@@ -235,7 +236,7 @@ impl Copier {
             archive: aws.s3(home),
             bucket: config.archive.bucket.to_string(),
             kms_key_arn,
-            retention: config.retention,
+            lock: config.retention.lock,
             members,
         })
     }
@@ -283,7 +284,7 @@ impl Copier {
         }
 
         let now = OffsetDateTime::now_utc();
-        let retain_until = retain_until(now, self.retention.period);
+        let retain_until = retain_until(now, self.lock.period);
         let (metadata, quarantine) = metadata(
             source_metadata.as_ref(),
             &account,
@@ -473,7 +474,7 @@ impl Copier {
             // the value given the SDK sends ours instead of computing its own.
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(sha256))
-            .object_lock_mode(lock_mode(self.retention.mode))
+            .object_lock_mode(lock_mode(self.lock.mode))
             .object_lock_retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
             .set_if_none_match(only_if_new.then(|| "*".to_owned()))
             .send()
@@ -553,7 +554,7 @@ impl Copier {
             .set_version_id(version_id.clone())
             .retention(
                 aws_sdk_s3::types::ObjectLockRetention::builder()
-                    .mode(retention_mode(self.retention.mode))
+                    .mode(retention_mode(self.lock.mode))
                     .retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
                     .build(),
             )
@@ -724,14 +725,14 @@ impl Copier {
                 v.sse, v.kms_key, self.kms_key_arn
             ));
         }
-        if v.lock_mode.as_deref() != Some(self.retention.mode.as_str())
+        if v.lock_mode.as_deref() != Some(self.lock.mode.as_str())
             || v.retain_until.unwrap_or(0) < retain_until.unix_timestamp()
         {
             return Some(format!(
                 "locked {:?} until {:?}, not {} until {}",
                 v.lock_mode,
                 v.retain_until,
-                self.retention.mode.as_str(),
+                self.lock.mode.as_str(),
                 retain_until.unix_timestamp()
             ));
         }
@@ -739,7 +740,7 @@ impl Copier {
     }
 
     /// Makes an archived version's lock at least what the policy gives it from the time it
-    /// was archived (never shorter). Returns whether it had to change anything.
+    /// was archived (never shorter, never weaker). Returns whether it had to change anything.
     async fn ensure_locked(&self, key: &str, v: &Archived) -> Result<bool, CopyError> {
         let archived_at = v
             .metadata
@@ -748,16 +749,15 @@ impl Copier {
                 OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
             })
             .unwrap_or_else(OffsetDateTime::now_utc);
-        let due = retain_until(archived_at, self.retention.period).unix_timestamp();
-        let mode_ok = v.lock_mode.as_deref() == Some(self.retention.mode.as_str())
-            || v.lock_mode.as_deref() == Some(LockMode::Compliance.as_str());
-        if mode_ok && v.retain_until.unwrap_or(0) >= due {
+        let judgement = retention::judge(
+            self.lock,
+            archived_at,
+            v.lock_mode.as_deref().and_then(LockMode::parse),
+            v.retain_until
+                .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        );
+        let Some((mode, until)) = judgement.fix else {
             return Ok(false);
-        }
-        let mode = match v.lock_mode.as_deref() {
-            // A COMPLIANCE lock can be extended but never turned into GOVERNANCE.
-            Some("COMPLIANCE") => LockMode::Compliance,
-            _ => self.retention.mode,
         };
         self.archive
             .put_object_retention()
@@ -767,8 +767,12 @@ impl Copier {
             .retention(
                 aws_sdk_s3::types::ObjectLockRetention::builder()
                     .mode(retention_mode(mode))
-                    .retain_until_date(DateTime::from_secs(due.max(v.retain_until.unwrap_or(0))))
+                    .retain_until_date(DateTime::from_secs(until.unix_timestamp()))
                     .build(),
+            )
+            // Turning GOVERNANCE into COMPLIANCE overrides a governance lock.
+            .set_bypass_governance_retention(
+                (v.lock_mode.as_deref() == Some("GOVERNANCE")).then_some(true),
             )
             .send()
             .await
@@ -776,6 +780,7 @@ impl Copier {
         tracing::warn!(
             archive_key = key,
             version_id = v.version_id.as_deref().unwrap_or("null"),
+            was = judgement.standing.label(),
             "an archived version's lock fell short of the policy; extended"
         );
         Ok(true)
@@ -988,25 +993,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .expect("UTC times format")
 }
 
-/// When a version archived at `from` may first be deleted: the period later, rounded up to
-/// the second. Years are calendar years (29 February becomes 28 February when needed).
-pub fn retain_until(from: OffsetDateTime, period: RetentionPeriod) -> OffsetDateTime {
-    let from = if from.nanosecond() > 0 {
-        from.replace_nanosecond(0).unwrap_or(from) + time::Duration::seconds(1)
-    } else {
-        from
-    };
-    match period {
-        RetentionPeriod::Days(days) => from + time::Duration::days(i64::from(days)),
-        RetentionPeriod::Years(years) => {
-            let year = from.year() + years as i32;
-            from.replace_year(year)
-                .or_else(|_| from.replace_day(28).and_then(|f| f.replace_year(year)))
-                .unwrap_or(from + time::Duration::days(365 * i64::from(years)))
-        }
-    }
-}
-
 fn lock_mode(mode: LockMode) -> ObjectLockMode {
     match mode {
         LockMode::Compliance => ObjectLockMode::Compliance,
@@ -1026,28 +1012,6 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-
-    #[test]
-    fn retention_counts_from_the_archive_time() {
-        let t = datetime!(2026-11-21 12:00:00.5 UTC);
-        assert_eq!(
-            retain_until(t, RetentionPeriod::Days(1)),
-            datetime!(2026-11-22 12:00:01 UTC)
-        );
-        assert_eq!(
-            retain_until(t, RetentionPeriod::Years(7)),
-            datetime!(2033-11-21 12:00:01 UTC)
-        );
-        let leap = datetime!(2028-02-29 00:00:00 UTC);
-        assert_eq!(
-            retain_until(leap, RetentionPeriod::Years(1)),
-            datetime!(2029-02-28 00:00:00 UTC)
-        );
-        assert_eq!(
-            retain_until(leap, RetentionPeriod::Years(4)),
-            datetime!(2032-02-29 00:00:00 UTC)
-        );
-    }
 
     #[test]
     fn metadata_keeps_the_source_and_cannot_be_spoofed() {

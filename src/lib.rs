@@ -22,6 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod notification;
+pub mod retention;
 pub mod routing;
 pub mod telemetry;
 pub mod worker;

@@ -122,6 +122,26 @@ fn a_bad_file_fails_with_every_problem_named() {
             "years = 200",
             "retention.years: 200 is over S3 Object Lock's limit",
         ),
+        (
+            "expiration_grace_days = 30",
+            "expiration_days = 100",
+            "retention.lifecycle.expiration_days: 100 days is shorter than the 7 years lock",
+        ),
+        (
+            "days = 30\nstorage_class = \"STANDARD_IA\"",
+            "days = 10\nstorage_class = \"STANDARD_IA\"",
+            "retention.lifecycle.transitions[0].days: 10 days is too soon",
+        ),
+        (
+            "days = 90\nstorage_class = \"GLACIER_IR\"",
+            "days = 90\nstorage_class = \"STANDARD_IA\"",
+            "retention.lifecycle.transitions[1].storage_class: STANDARD_IA cannot follow STANDARD_IA",
+        ),
+        (
+            "\nreconcile = \"enforce\"",
+            "\nreconcile = \"always\"",
+            "unknown variant `always`, expected `enforce` or `report`",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(example.contains(from), "{from}");

@@ -344,6 +344,11 @@ async fn a_reader_role_without_read_access_parks_only_its_accounts_messages() {
     emulator.relax_iam();
 
     assert!(summary.contains("source_denied"), "{summary}\n{stderr}");
+    // The worker's policy also covers keeping the bucket equal to the retention policy.
+    assert!(
+        stderr.contains("the archive bucket was made equal to the retention policy"),
+        "{stderr}"
+    );
     let archive = archived(&ts).await;
     for member in &ts.stack.members {
         let mine = archive

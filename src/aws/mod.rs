@@ -2,6 +2,8 @@
 
 pub mod clients;
 pub mod errors;
+pub mod versions;
 
 pub use clients::{Aws, MemberClients};
 pub use errors::Failure;
+pub use versions::{Version, Versions};

@@ -51,6 +51,11 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
 /// Every metric the worker keeps, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -72,6 +77,12 @@ pub struct Metrics {
     pub copy_seconds: Histogram,
     pub lag_seconds: Histogram,
     pub queue_messages: Family<QueueState, Gauge>,
+    /// Settings in which the archive bucket differed from the retention policy at the last
+    /// check (0 once equal, or once enforced).
+    pub retention_drift: Gauge,
+    /// Checks of the archive bucket against the policy: `equal`, `applied`, `drift` (report
+    /// mode), `refused` (would weaken a COMPLIANCE default), `failed`.
+    pub retention_checks: Family<ResultLabel, Counter>,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -101,6 +112,8 @@ impl Metrics {
             // 1 s to about 4.5 h.
             lag_seconds: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             queue_messages: Family::default(),
+            retention_drift: Gauge::default(),
+            retention_checks: Family::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -169,6 +182,16 @@ impl Metrics {
             "trailvault_queue_messages",
             "Messages on each queue (polled)",
             m.queue_messages.clone(),
+        );
+        registry.register(
+            "trailvault_retention_drift_settings",
+            "Settings in which the archive bucket differed from the retention policy at the last check",
+            m.retention_drift.clone(),
+        );
+        registry.register(
+            "trailvault_retention_checks",
+            "Checks of the archive bucket against the retention policy, by result",
+            m.retention_checks.clone(),
         );
         Metrics { registry, ..m }
     }

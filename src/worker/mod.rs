@@ -12,6 +12,8 @@
 //!   park; a per-queue acknowledger batches the deletes ([`queue::acknowledge`]);
 //! - a poller reports queue depths and health, and in `--until-empty` mode stops the worker
 //!   once every queue is empty ([`poll`]);
+//! - the archive bucket is compared with the retention policy at start and on a timer, and
+//!   made equal to it or reported ([`reconcile`]);
 //! - on shutdown, receiving stops at once, in-flight copies get `worker.shutdown_grace`, and
 //!   whatever is left is handed back with visibility 0.
 
@@ -25,12 +27,14 @@ use tokio_util::task::TaskTracker;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::copy::Copier;
+use crate::retention::bucket::{ArchiveBucket, BucketState};
 use crate::telemetry::metrics::Metrics;
 
 pub mod disposition;
 pub mod message;
 pub mod poll;
 pub mod queue;
+pub mod reconcile;
 pub mod summary;
 
 pub use summary::{Summary, Tally};
@@ -103,6 +107,29 @@ pub async fn run(
         tally: Tally::default(),
         shutdown: shutdown.clone(),
     });
+    // The bucket against the retention policy: once before any copy, then on a timer.
+    let archive_bucket = Arc::new(ArchiveBucket::new(
+        aws.s3(&config.archive.region),
+        config.archive.bucket.as_str(),
+    ));
+    let policy = Arc::new(BucketState::desired(&config.retention));
+    reconcile::once(
+        &archive_bucket,
+        &policy,
+        config.retention.reconcile,
+        &metrics,
+    )
+    .await;
+    let stop_reconciling = CancellationToken::new();
+    let reconciler = tokio::spawn(reconcile::every(
+        archive_bucket,
+        policy,
+        config.retention.reconcile,
+        config.retention.reconcile_interval,
+        metrics.clone(),
+        stop_reconciling.clone(),
+    ));
+
     let slots = Arc::new(Semaphore::new(config.worker.max_in_flight.get()));
     let tracker = TaskTracker::new();
     let wait = if options.until_empty {
@@ -166,6 +193,8 @@ pub async fn run(
     }
     stop_polling.cancel();
     poller.await?;
+    stop_reconciling.cancel();
+    reconciler.await?;
     let dead_letters = poll::dead_letters(&queues).await;
     Ok(ctx.tally.summary(started.elapsed(), dead_letters))
 }

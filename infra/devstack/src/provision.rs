@@ -390,7 +390,8 @@ async fn provision_security(
              "Action": "sqs:GetQueueAttributes",
              "Resource": dead_letter_arns},
             {"Sid": "ArchiveBucket", "Effect": "Allow",
-             "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration"],
+             "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration",
+                        "s3:PutBucketObjectLockConfiguration", "s3:PutLifecycleConfiguration"],
              "Resource": format!("arn:aws:s3:::{archive_bucket}")},
             {"Sid": "ArchiveObjects", "Effect": "Allow",
              "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes", "s3:PutObjectRetention", "s3:GetObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
@@ -999,7 +1000,12 @@ pub fn trailvault_config(stack: &Stack) -> String {
             );
         }
     }
-    out += "\n[retention]\nmode = \"COMPLIANCE\"\nyears = 7\n\n\
+    out += "\n[retention]\n# Seven years, and nobody can shorten it; the worker keeps the archive bucket equal\n\
+            # to this policy (reconcile = \"enforce\").\nmode = \"COMPLIANCE\"\nyears = 7\n\n\
+            [retention.lifecycle]\nexpiration_grace_days = 30\nnoncurrent_expiration_days = 30\n\n\
+            [[retention.lifecycle.transitions]]\ndays = 30\nstorage_class = \"STANDARD_IA\"\n\n\
+            [[retention.lifecycle.transitions]]\ndays = 90\nstorage_class = \"GLACIER_IR\"\n\n\
+            [[retention.lifecycle.transitions]]\ndays = 365\nstorage_class = \"DEEP_ARCHIVE\"\n\n\
             [worker]\nmax_in_flight = 16\nvisibility_timeout_secs = 60\nshutdown_grace_secs = 10\n\n\
             [telemetry]\nlog_format = \"text\"\n# Port 0: any free port on loopback.\nmetrics_address = \"127.0.0.1:0\"\n";
     out

@@ -18,6 +18,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod retention;
+
+pub use retention::{
+    Lifecycle, Lock, LockMode, RawLifecycle, RawRetention, RawTransition, Reconcile, Retention,
+    RetentionPeriod, StorageClass, Transition,
+};
+
 /// Everything that can go wrong turning a file into a [`Config`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -123,6 +130,8 @@ pub struct RawAccount {
     pub name: Option<String>,
     pub reader_role_arn: String,
     pub external_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_after_days: Option<u32>,
     #[serde(default)]
     pub buckets: Vec<RawBucket>,
 }
@@ -132,16 +141,6 @@ pub struct RawAccount {
 pub struct RawBucket {
     pub name: String,
     pub region: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetention {
-    pub mode: LockMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub years: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -255,6 +254,9 @@ pub struct Account {
     pub name: String,
     pub reader_role_arn: RoleArn,
     pub external_id: String,
+    /// Source objects older than this many days may be deleted by `trailvault source-cleanup`,
+    /// once the archive holds them byte for byte (0: as soon as it does). `None`: never.
+    pub cleanup_after_days: Option<u32>,
     pub buckets: Vec<SourceBucket>,
 }
 
@@ -262,37 +264,6 @@ pub struct Account {
 pub struct SourceBucket {
     pub name: BucketName,
     pub region: Region,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum LockMode {
-    #[serde(rename = "COMPLIANCE")]
-    Compliance,
-    #[serde(rename = "GOVERNANCE")]
-    Governance,
-}
-
-impl LockMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LockMode::Compliance => "COMPLIANCE",
-            LockMode::Governance => "GOVERNANCE",
-        }
-    }
-}
-
-/// How long every archived version is locked. S3 expresses default retention in days or in
-/// years, and so does this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetentionPeriod {
-    Days(u32),
-    Years(u32),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub mode: LockMode,
-    pub period: RetentionPeriod,
 }
 
 /// How one worker replica paces itself.
@@ -692,9 +663,6 @@ fn region_from_sqs_host(host: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Validation.
 
-/// S3 Object Lock accepts at most 100 years.
-const MAX_RETENTION_YEARS: u32 = 100;
-const MAX_RETENTION_DAYS: u32 = 36_500;
 /// SQS allows a visibility timeout of at most 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// Below this, the heartbeat (at half the timeout) would flood SQS for no gain.
@@ -749,7 +717,7 @@ impl Config {
         let aws = validate_aws(&raw.aws, &mut p);
         let queues = validate_queues(&raw.queues, &mut p);
         let accounts = validate_accounts(&raw.accounts, &mut p);
-        let retention = validate_retention(&raw.retention, &mut p);
+        let retention = retention::validate(&raw.retention, &mut p);
         let worker = validate_worker(&raw.worker, &mut p);
         let telemetry = validate_telemetry(&raw.telemetry, &mut p);
 
@@ -839,6 +807,7 @@ impl Config {
                     name: Some(a.name.clone()),
                     reader_role_arn: a.reader_role_arn.to_string(),
                     external_id: a.external_id.clone(),
+                    cleanup_after_days: a.cleanup_after_days,
                     buckets: a
                         .buckets
                         .iter()
@@ -849,17 +818,7 @@ impl Config {
                         .collect(),
                 })
                 .collect(),
-            retention: RawRetention {
-                mode: self.retention.mode,
-                days: match self.retention.period {
-                    RetentionPeriod::Days(d) => Some(d),
-                    RetentionPeriod::Years(_) => None,
-                },
-                years: match self.retention.period {
-                    RetentionPeriod::Years(y) => Some(y),
-                    RetentionPeriod::Days(_) => None,
-                },
-            },
+            retention: self.retention.to_raw(),
             worker: RawWorker {
                 max_in_flight: self.worker.max_in_flight.get(),
                 visibility_timeout_secs: self.worker.visibility_timeout.as_secs(),
@@ -1082,60 +1041,12 @@ fn validate_accounts(raw: &[RawAccount], p: &mut Problems) -> Vec<Account> {
                 name,
                 reader_role_arn,
                 external_id: a.external_id.clone(),
+                cleanup_after_days: a.cleanup_after_days,
                 buckets: source_buckets,
             });
         }
     }
     accounts
-}
-
-fn validate_retention(raw: &RawRetention, p: &mut Problems) -> Option<Retention> {
-    let period = match (raw.days, raw.years) {
-        (Some(_), Some(_)) => {
-            p.add("retention", "set either days or years, not both");
-            None
-        }
-        (None, None) => {
-            p.add(
-                "retention",
-                "set how long archived logs are locked: days = N or years = N",
-            );
-            None
-        }
-        (Some(0), None) | (None, Some(0)) => {
-            p.add(
-                if raw.days.is_some() {
-                    "retention.days"
-                } else {
-                    "retention.years"
-                },
-                "must be at least 1",
-            );
-            None
-        }
-        (Some(d), None) if d > MAX_RETENTION_DAYS => {
-            p.add(
-                "retention.days",
-                format!(
-                    "{d} is over S3 Object Lock's limit of {MAX_RETENTION_DAYS} days (100 years)"
-                ),
-            );
-            None
-        }
-        (None, Some(y)) if y > MAX_RETENTION_YEARS => {
-            p.add(
-                "retention.years",
-                format!("{y} is over S3 Object Lock's limit of {MAX_RETENTION_YEARS} years"),
-            );
-            None
-        }
-        (Some(d), None) => Some(RetentionPeriod::Days(d)),
-        (None, Some(y)) => Some(RetentionPeriod::Years(y)),
-    };
-    Some(Retention {
-        mode: raw.mode,
-        period: period?,
-    })
 }
 
 fn validate_worker(raw: &RawWorker, p: &mut Problems) -> Option<Worker> {
@@ -1260,7 +1171,7 @@ mod tests {
             c.accounts[0].reader_role_arn.account().as_str(),
             "222222222222"
         );
-        assert_eq!(c.retention.period, RetentionPeriod::Years(7));
+        assert_eq!(c.retention.lock.period, RetentionPeriod::Years(7));
         assert_eq!(c.worker.max_in_flight.get(), 32);
         assert_eq!(c.worker.visibility_timeout, Duration::from_secs(300));
         assert_eq!(c.telemetry.log_format, LogFormat::Text);

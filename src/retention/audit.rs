@@ -1,0 +1,273 @@
+//! Every archived version's lock against the policy.
+//!
+//! Versions archived before the policy grew, versions written by hand, and multipart uploads
+//! whose retention could not be set may fall short. The audit finds them (one `HeadObject`
+//! per version: it carries the lock, the legal hold and the archive time) and, asked to fix,
+//! extends their retention: never shorter, never a weaker mode.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::DateTime;
+use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+use futures_util::stream::{self, StreamExt as _};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{judge, Standing};
+use crate::aws::{Failure, Version, Versions};
+use crate::config::{Lock, LockMode};
+use crate::copy::meta;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(
+        "cannot list the versions in archive bucket {bucket}{}: {}; the identity needs \
+         s3:ListBucketVersions on it",
+        prefix.as_ref().map(|p| format!(" under {p}")).unwrap_or_default(),
+        failure.detail
+    )]
+    List {
+        bucket: String,
+        prefix: Option<String>,
+        failure: Failure,
+    },
+}
+
+/// One version whose lock is not simply what the policy asks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub key: String,
+    pub version_id: String,
+    /// `missing`, `short`, `weaker_mode`, `stricter_mode`, or `unreadable`.
+    pub standing: &'static str,
+    pub mode: Option<String>,
+    pub retain_until: Option<String>,
+    /// What the policy asks: retained until then, at least.
+    pub due: Option<String>,
+    pub legal_hold: bool,
+    /// `fixed`, or why the fix failed; absent when nothing was (or could be) fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What an audit found.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub policy: String,
+    pub versions: u64,
+    pub delete_markers: u64,
+    /// Versions by standing (`held`, `missing`, `short`, ...).
+    pub standings: BTreeMap<&'static str, u64>,
+    pub legal_holds: u64,
+    pub fixed: u64,
+    pub fix_failures: u64,
+    pub unreadable: u64,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Versions that fall short of the policy and were not fixed.
+    pub fn outstanding(&self) -> u64 {
+        let short: u64 = self
+            .standings
+            .iter()
+            .filter(|(s, _)| ["missing", "short", "weaker_mode"].contains(s))
+            .map(|(_, n)| n)
+            .sum();
+        short - self.fixed + self.unreadable
+    }
+}
+
+/// Audits the versions of one archive bucket.
+pub struct Audit {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub lock: Lock,
+    /// `HeadObject` (and fix) requests at once.
+    pub concurrency: usize,
+}
+
+impl Audit {
+    /// Walks every version under `prefix`; with `fix`, extends the ones that fall short.
+    /// `progress` sees the report after each version.
+    pub async fn run(
+        &self,
+        prefix: Option<&str>,
+        fix: bool,
+        mut progress: impl FnMut(&Report),
+    ) -> Result<Report, AuditError> {
+        let mut report = Report {
+            bucket: self.bucket.clone(),
+            prefix: prefix.map(str::to_owned),
+            policy: self.lock.to_string(),
+            ..Report::default()
+        };
+        let mut pages = Versions::new(self.s3.clone(), &self.bucket, prefix);
+        loop {
+            let page = pages
+                .next_page()
+                .await
+                .map_err(|failure| AuditError::List {
+                    bucket: self.bucket.clone(),
+                    prefix: prefix.map(str::to_owned),
+                    failure,
+                })?;
+            let Some(page) = page else { break };
+            report.delete_markers += page.delete_markers;
+            let mut checked = stream::iter(page.versions)
+                .map(|v| self.check(v, fix))
+                .buffer_unordered(self.concurrency.max(1));
+            while let Some(outcome) = checked.next().await {
+                report.versions += 1;
+                match outcome {
+                    Checked::Held { legal_hold } => {
+                        *report.standings.entry("held").or_default() += 1;
+                        report.legal_holds += u64::from(legal_hold);
+                    }
+                    Checked::Finding(f) => {
+                        report.legal_holds += u64::from(f.legal_hold);
+                        match f.standing {
+                            "unreadable" => report.unreadable += 1,
+                            standing => *report.standings.entry(standing).or_default() += 1,
+                        }
+                        match f.fix.as_deref() {
+                            Some("fixed") => report.fixed += 1,
+                            Some(_) => report.fix_failures += 1,
+                            None => {}
+                        }
+                        report.findings.push(f);
+                    }
+                }
+                progress(&report);
+            }
+        }
+        report
+            .findings
+            .sort_by(|a, b| (&a.key, &a.version_id).cmp(&(&b.key, &b.version_id)));
+        Ok(report)
+    }
+
+    async fn check(&self, v: Version, fix: bool) -> Checked {
+        let version_id = v.version_id.clone().unwrap_or_else(|| "null".to_owned());
+        let head = match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&v.key)
+            .set_version_id(v.version_id.clone())
+            .send()
+            .await
+        {
+            Ok(head) => head,
+            Err(e) => {
+                return Checked::Finding(Finding {
+                    key: v.key,
+                    version_id,
+                    standing: "unreadable",
+                    mode: None,
+                    retain_until: None,
+                    due: None,
+                    legal_hold: false,
+                    fix: None,
+                    error: Some(format!(
+                        "HeadObject failed: {}; the identity needs s3:GetObjectVersion",
+                        Failure::from_sdk(&e).detail
+                    )),
+                })
+            }
+        };
+        let legal_hold = head.object_lock_legal_hold_status().map(|s| s.as_str()) == Some("ON");
+        let mode = head
+            .object_lock_mode()
+            .and_then(|m| LockMode::parse(m.as_str()));
+        let until = head
+            .object_lock_retain_until_date()
+            .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok());
+        // The policy counts from when trailvault archived the version; a version it did not
+        // write counts from when it was written.
+        let archived_at = head
+            .metadata()
+            .and_then(|m| m.get(meta::ARCHIVED_AT))
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .or_else(|| {
+                v.last_modified
+                    .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())
+            })
+            .unwrap_or_else(OffsetDateTime::now_utc);
+        let judgement = judge(self.lock, archived_at, mode, until);
+        if judgement.standing == Standing::Held {
+            return Checked::Held { legal_hold };
+        }
+        let fixed = match (fix, judgement.fix) {
+            (true, Some((new_mode, new_until))) => {
+                Some(match self.extend(&v, mode, new_mode, new_until).await {
+                    Ok(()) => "fixed".to_owned(),
+                    Err(why) => why,
+                })
+            }
+            _ => None,
+        };
+        Checked::Finding(Finding {
+            key: v.key,
+            version_id,
+            standing: judgement.standing.label(),
+            mode: mode.map(|m| m.as_str().to_owned()),
+            retain_until: until.map(rfc3339),
+            due: Some(rfc3339(judgement.due)),
+            legal_hold,
+            fix: fixed,
+            error: None,
+        })
+    }
+
+    async fn extend(
+        &self,
+        v: &Version,
+        was: Option<LockMode>,
+        mode: LockMode,
+        until: OffsetDateTime,
+    ) -> Result<(), String> {
+        self.s3
+            .put_object_retention()
+            .bucket(&self.bucket)
+            .key(&v.key)
+            .set_version_id(v.version_id.clone())
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(match mode {
+                        LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+                        LockMode::Governance => ObjectLockRetentionMode::Governance,
+                    })
+                    .retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+                    .build(),
+            )
+            // Turning GOVERNANCE into COMPLIANCE overrides a governance lock.
+            .set_bypass_governance_retention(
+                (was == Some(LockMode::Governance) && mode == LockMode::Compliance).then_some(true),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "PutObjectRetention failed: {}; the identity needs s3:PutObjectRetention \
+                     (and s3:BypassGovernanceRetention to turn GOVERNANCE into COMPLIANCE)",
+                    Failure::from_sdk(&e).detail
+                )
+            })
+    }
+}
+
+enum Checked {
+    Held { legal_hold: bool },
+    Finding(Finding),
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}

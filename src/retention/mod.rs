@@ -1,0 +1,232 @@
+//! Retention: the policy in `[retention]` is the single truth, and this module keeps the
+//! archive equal to it.
+//!
+//! - [`bucket`]: the archive bucket's own configuration (Object Lock default retention,
+//!   versioning, lifecycle rules) compared with the policy, and made equal to it;
+//! - [`audit`]: every archived version's lock compared with the policy, and extended where
+//!   it falls short (never shortened);
+//! - [`hold`]: legal holds for investigations, with who, when and why;
+//! - [`cleanup`]: deleting source objects, but only those the archive holds byte for byte.
+//!
+//! [`judge`] is the one place that decides whether a version's lock is what the policy
+//! wants, for the worker (a duplicate whose lock fell short) and for the audit alike.
+
+use time::OffsetDateTime;
+
+use crate::config::{Lock, LockMode, RetentionPeriod};
+
+pub mod audit;
+pub mod bucket;
+pub mod cleanup;
+pub mod hold;
+
+/// When a version archived at `from` may first be deleted: the period later, rounded up to
+/// the second. Years are calendar years (29 February becomes 28 February when needed).
+pub fn retain_until(from: OffsetDateTime, period: RetentionPeriod) -> OffsetDateTime {
+    let from = if from.nanosecond() > 0 {
+        from.replace_nanosecond(0).unwrap_or(from) + time::Duration::seconds(1)
+    } else {
+        from
+    };
+    match period {
+        RetentionPeriod::Days(days) => from + time::Duration::days(i64::from(days)),
+        RetentionPeriod::Years(years) => {
+            let year = from.year() + years as i32;
+            from.replace_year(year)
+                .or_else(|_| from.replace_day(28).and_then(|f| f.replace_year(year)))
+                .unwrap_or(from + time::Duration::days(365 * i64::from(years)))
+        }
+    }
+}
+
+/// How a version's lock stands against the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// At least what the policy asks.
+    Held,
+    /// No retention at all.
+    Missing,
+    /// GOVERNANCE where the policy says COMPLIANCE: deletable by anyone allowed to bypass.
+    WeakerMode,
+    /// Retained for less time than the policy gives it from when it was archived.
+    Short,
+    /// COMPLIANCE where the policy says GOVERNANCE: stricter than asked, and S3 never lets
+    /// it be weakened. Reported, not changed.
+    StricterMode,
+}
+
+impl Standing {
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Held => "held",
+            Standing::Missing => "missing",
+            Standing::WeakerMode => "weaker_mode",
+            Standing::Short => "short",
+            Standing::StricterMode => "stricter_mode",
+        }
+    }
+
+    /// Whether the version falls short of the policy (a stricter lock does not).
+    pub fn falls_short(self) -> bool {
+        matches!(
+            self,
+            Standing::Missing | Standing::WeakerMode | Standing::Short
+        )
+    }
+}
+
+/// The verdict on one version's lock, and the retention that would make it good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    pub standing: Standing,
+    /// What the policy asks of this version: retained until then, at least.
+    pub due: OffsetDateTime,
+    /// The retention to set, when it falls short: never a weaker mode, never a shorter date.
+    pub fix: Option<(LockMode, OffsetDateTime)>,
+}
+
+/// Judges a version archived at `archived_at`, locked in `mode` until `until` (either may be
+/// missing), against `lock`.
+pub fn judge(
+    lock: Lock,
+    archived_at: OffsetDateTime,
+    mode: Option<LockMode>,
+    until: Option<OffsetDateTime>,
+) -> Judgement {
+    let due = retain_until(archived_at, lock.period);
+    let standing = match (mode, until) {
+        (None, _) | (_, None) => Standing::Missing,
+        (Some(LockMode::Governance), _) if lock.mode == LockMode::Compliance => {
+            Standing::WeakerMode
+        }
+        (Some(_), Some(until)) if until < due => Standing::Short,
+        (Some(LockMode::Compliance), _) if lock.mode == LockMode::Governance => {
+            Standing::StricterMode
+        }
+        _ => Standing::Held,
+    };
+    let fix = standing.falls_short().then(|| {
+        // A COMPLIANCE lock stays COMPLIANCE; a date already later than due stays.
+        let mode = match mode {
+            Some(LockMode::Compliance) => LockMode::Compliance,
+            _ => lock.mode,
+        };
+        let until = until.map_or(due, |u| u.max(due));
+        (mode, until)
+    });
+    Judgement { standing, due, fix }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn retention_counts_from_the_archive_time() {
+        let t = datetime!(2026-11-21 12:00:00.5 UTC);
+        assert_eq!(
+            retain_until(t, RetentionPeriod::Days(1)),
+            datetime!(2026-11-22 12:00:01 UTC)
+        );
+        assert_eq!(
+            retain_until(t, RetentionPeriod::Years(7)),
+            datetime!(2033-11-21 12:00:01 UTC)
+        );
+        let leap = datetime!(2028-02-29 00:00:00 UTC);
+        assert_eq!(
+            retain_until(leap, RetentionPeriod::Years(1)),
+            datetime!(2029-02-28 00:00:00 UTC)
+        );
+        assert_eq!(
+            retain_until(leap, RetentionPeriod::Years(4)),
+            datetime!(2032-02-29 00:00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn a_lock_is_judged_and_only_ever_strengthened() {
+        let compliance = Lock {
+            mode: LockMode::Compliance,
+            period: RetentionPeriod::Days(10),
+        };
+        let governance = Lock {
+            mode: LockMode::Governance,
+            ..compliance
+        };
+        let at = datetime!(2026-01-01 00:00:00 UTC);
+        let due = datetime!(2026-01-11 00:00:00 UTC);
+        let later = datetime!(2027-01-01 00:00:00 UTC);
+        let early = datetime!(2026-01-05 00:00:00 UTC);
+        use LockMode::*;
+        let cases = [
+            (
+                compliance,
+                Some(Compliance),
+                Some(due),
+                Standing::Held,
+                None,
+            ),
+            (
+                compliance,
+                Some(Compliance),
+                Some(later),
+                Standing::Held,
+                None,
+            ),
+            (
+                compliance,
+                None,
+                None,
+                Standing::Missing,
+                Some((Compliance, due)),
+            ),
+            (
+                compliance,
+                Some(Compliance),
+                Some(early),
+                Standing::Short,
+                Some((Compliance, due)),
+            ),
+            (
+                compliance,
+                Some(Governance),
+                Some(later),
+                Standing::WeakerMode,
+                Some((Compliance, later)),
+            ),
+            (
+                governance,
+                Some(Compliance),
+                Some(due),
+                Standing::StricterMode,
+                None,
+            ),
+            // Stricter, but short: extended, and it stays COMPLIANCE.
+            (
+                governance,
+                Some(Compliance),
+                Some(early),
+                Standing::Short,
+                Some((Compliance, due)),
+            ),
+            (
+                governance,
+                Some(Governance),
+                Some(due),
+                Standing::Held,
+                None,
+            ),
+        ];
+        for (lock, mode, until, standing, fix) in cases {
+            let j = judge(lock, at, mode, until);
+            assert_eq!(
+                (j.standing, j.fix),
+                (standing, fix),
+                "{lock} against {mode:?} {until:?}"
+            );
+            assert_eq!(j.due, due);
+        }
+    }
+}
