@@ -6,9 +6,11 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::config_check::CheckArgs;
 use crate::commands::hold::HoldCommand;
+use crate::commands::manifest::ManifestCommand;
 use crate::commands::retention::RetentionCommand;
 use crate::commands::run::RunArgs;
 use crate::commands::source_cleanup::CleanupArgs;
+use crate::commands::verify::VerifyArgs;
 use crate::config::LogFormat;
 
 /// A tamper-evident, long-term archive of an AWS Organization's CloudTrail logs.
@@ -55,6 +57,12 @@ pub enum Command {
     /// Delete from the member buckets what the archive holds byte for byte (dry run unless
     /// --execute).
     SourceCleanup(CleanupArgs),
+    /// Prove the archive untampered and complete: CloudTrail's digest chains checked on the
+    /// archive copies, and the archive's own signed manifests (read-only).
+    Verify(VerifyArgs),
+    /// The archive's signed manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
 }
 
 #[derive(Debug, Subcommand)]

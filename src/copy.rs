@@ -102,6 +102,10 @@ pub struct Copied {
     pub quarantine: Option<String>,
     /// A correction made to an already-archived version's lock.
     pub lock_repaired: bool,
+    /// When the version was archived (RFC 3339): now, or for a duplicate, when it first was.
+    pub archived_at: String,
+    /// The source version it is a copy of, when the source bucket is versioned.
+    pub source_version_id: Option<String>,
 }
 
 /// Why a copy did not happen. [`CopyError::is_retryable`] tells a passing condition from one
@@ -239,6 +243,11 @@ impl Copier {
             lock: config.retention.lock,
             members,
         })
+    }
+
+    /// The archive key's ARN: what every archived object is encrypted under.
+    pub fn kms_key_arn(&self) -> &str {
+        &self.kms_key_arn
     }
 
     /// Copies one routed object into the archive (see the module documentation).
@@ -382,6 +391,8 @@ impl Copier {
             version_id,
             quarantine,
             lock_repaired: false,
+            archived_at: rfc3339(now),
+            source_version_id: source_version,
         })
     }
 
@@ -401,6 +412,16 @@ impl Copier {
             version_id: existing.version_id.clone(),
             quarantine: existing.metadata.get(meta::QUARANTINE).cloned(),
             lock_repaired,
+            archived_at: existing
+                .metadata
+                .get(meta::ARCHIVED_AT)
+                .cloned()
+                .unwrap_or_default(),
+            source_version_id: existing
+                .metadata
+                .get(meta::SOURCE_VERSION)
+                .filter(|v| *v != "null")
+                .cloned(),
         })
     }
 

@@ -281,7 +281,7 @@ async fn audit_finds_locks_that_fall_short_and_fix_extends_them() {
     ts.edit_config(|c| c.replace("years = 7\n", "years = 7\nreconcile = \"report\"\n"));
     ts.deliver(1, 2).await;
     ts.drain();
-    let archived = ts.archive_versions().await.len();
+    let archived = ts.archive_versions_all().await.len();
     assert!(archived >= 4);
 
     let (code, stdout, _) = cli(&ts, &["retention", "audit"]);
@@ -405,7 +405,7 @@ async fn audit_finds_locks_that_fall_short_and_fix_extends_them() {
             .await;
         assert!(refused.is_err(), "{key} version {version} was deleted");
     }
-    let after = ts.archive_versions().await;
+    let after = ts.archive_versions_all().await;
     assert_eq!(after.len(), archived + 3, "nothing was deleted");
 }
 

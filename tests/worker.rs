@@ -344,11 +344,13 @@ async fn a_reader_role_without_read_access_parks_only_its_accounts_messages() {
     emulator.relax_iam();
 
     assert!(summary.contains("source_denied"), "{summary}\n{stderr}");
-    // The worker's policy also covers keeping the bucket equal to the retention policy.
+    // The worker's policy also covers keeping the bucket equal to the retention policy, and
+    // signing and writing its manifest.
     assert!(
         stderr.contains("the archive bucket was made equal to the retention policy"),
         "{stderr}"
     );
+    assert!(stderr.contains("manifest written"), "{stderr}");
     let archive = archived(&ts).await;
     for member in &ts.stack.members {
         let mine = archive
@@ -491,6 +493,20 @@ async fn sigterm_lets_copies_finish_hands_the_rest_back_and_exits_zero() {
         signalled.elapsed()
     );
     assert!(stderr.contains("stopping: no new messages"), "{stderr}");
+
+    // The stopping replica listed what it archived in a signed manifest.
+    let manifests: Vec<String> = ts
+        .archive_versions_all()
+        .await
+        .into_iter()
+        .map(|(key, _)| key)
+        .filter(|key| key.starts_with(trailvault::manifest::PREFIX))
+        .collect();
+    assert_eq!(manifests, [trailvault::manifest::key(1)]);
+    assert!(
+        stderr.contains("manifest written"),
+        "the manifest is written before exit: {stderr}"
+    );
 
     // Nothing is left invisible: what was not finished was handed back at once.
     for region in &ts.stack.regions {

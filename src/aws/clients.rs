@@ -75,6 +75,10 @@ impl Aws {
         aws_sdk_sts::Client::new(&self.in_region(region))
     }
 
+    pub fn cloudtrail(&self, region: &Region) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::new(&self.in_region(region))
+    }
+
     /// Clients that act as `account`'s reader role, assumed with its ExternalId. STS is called
     /// in `sts_region` through the same endpoint as every other client.
     pub async fn member(&self, account: &Account, sts_region: &Region) -> MemberClients {

@@ -11,9 +11,11 @@ use crate::telemetry;
 
 pub mod config_check;
 pub mod hold;
+pub mod manifest;
 pub mod retention;
 pub mod run;
 pub mod source_cleanup;
+pub mod verify;
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -29,6 +31,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retention(command) => retention::run(command).await,
         Command::Hold(command) => hold::run(command).await,
         Command::SourceCleanup(args) => source_cleanup::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
+        Command::Manifest(command) => manifest::run(command).await,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct RawConfig {
     pub worker: RawWorker,
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub manifest: RawManifest,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -166,6 +168,26 @@ impl Default for RawWorker {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    #[serde(default = "default_manifest_period_secs")]
+    pub period_secs: u64,
+}
+
+impl Default for RawManifest {
+    fn default() -> Self {
+        RawManifest {
+            period_secs: default_manifest_period_secs(),
+        }
+    }
+}
+
+/// Hourly, as CloudTrail's digests: a period's manifest lists at most an hour of archiving.
+fn default_manifest_period_secs() -> u64 {
+    3600
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawTelemetry {
     #[serde(default)]
     pub log_format: LogFormat,
@@ -216,6 +238,7 @@ pub struct Config {
     pub retention: Retention,
     pub worker: Worker,
     pub telemetry: Telemetry,
+    pub manifest: Manifest,
 }
 
 /// The central archive bucket in the security account.
@@ -284,6 +307,13 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// The archive's own signed manifests (written when `archive.signing_key` is set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// How often a worker replica writes the manifest of what it archived.
+    pub period: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -720,6 +750,7 @@ impl Config {
         let retention = retention::validate(&raw.retention, &mut p);
         let worker = validate_worker(&raw.worker, &mut p);
         let telemetry = validate_telemetry(&raw.telemetry, &mut p);
+        let manifest = validate_manifest(&raw.manifest, &mut p);
 
         // Relations between sections, checked only on the parts that are valid on their own
         // (an invalid queue would otherwise also be reported as a region without a queue).
@@ -753,8 +784,10 @@ impl Config {
             }
         }
 
-        match (archive, retention, worker, telemetry) {
-            (Some(archive), Some(retention), Some(worker), Some(telemetry)) if p.0.is_empty() => {
+        match (archive, retention, worker, telemetry, manifest) {
+            (Some(archive), Some(retention), Some(worker), Some(telemetry), Some(manifest))
+                if p.0.is_empty() =>
+            {
                 Ok(Config {
                     archive,
                     aws,
@@ -763,6 +796,7 @@ impl Config {
                     retention,
                     worker,
                     telemetry,
+                    manifest,
                 })
             }
             _ => Err(p.0),
@@ -828,6 +862,9 @@ impl Config {
                 log_format: self.telemetry.log_format,
                 metrics_address: self.telemetry.metrics_address.to_string(),
             },
+            manifest: RawManifest {
+                period_secs: self.manifest.period.as_secs(),
+            },
         }
     }
 }
@@ -871,6 +908,16 @@ fn validate_archive(raw: &RawArchive, p: &mut Problems) -> Option<Archive> {
             format!(
                 "{prefix:?} must not start with '/', must end with '/', and must not contain \
                  '//' (for example \"cloudtrail/\")"
+            ),
+        );
+        false
+    } else if prefix.starts_with(crate::manifest::PREFIX_ROOT) {
+        p.add(
+            "archive.key_prefix",
+            format!(
+                "{prefix:?} is inside {:?}, where trailvault keeps its own manifests; choose \
+                 another prefix",
+                crate::manifest::PREFIX_ROOT
             ),
         );
         false
@@ -1082,6 +1129,22 @@ fn validate_worker(raw: &RawWorker, p: &mut Problems) -> Option<Worker> {
         visibility_timeout: visibility_ok
             .then(|| Duration::from_secs(raw.visibility_timeout_secs))?,
         shutdown_grace: grace_ok.then(|| Duration::from_secs(raw.shutdown_grace_secs))?,
+    })
+}
+
+fn validate_manifest(raw: &RawManifest, p: &mut Problems) -> Option<Manifest> {
+    if !(60..=86_400).contains(&raw.period_secs) {
+        p.add(
+            "manifest.period_secs",
+            format!(
+                "{} is outside 60..=86400 seconds (a minute to a day)",
+                raw.period_secs
+            ),
+        );
+        return None;
+    }
+    Some(Manifest {
+        period: Duration::from_secs(raw.period_secs),
     })
 }
 

@@ -83,6 +83,9 @@ pub struct Metrics {
     /// Checks of the archive bucket against the policy: `equal`, `applied`, `drift` (report
     /// mode), `refused` (would weaken a COMPLIANCE default), `failed`.
     pub retention_checks: Family<ResultLabel, Counter>,
+    pub manifests_written: Counter,
+    pub manifest_entries: Counter,
+    pub manifest_failures: Counter,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -114,6 +117,9 @@ impl Metrics {
             queue_messages: Family::default(),
             retention_drift: Gauge::default(),
             retention_checks: Family::default(),
+            manifests_written: Counter::default(),
+            manifest_entries: Counter::default(),
+            manifest_failures: Counter::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -192,6 +198,21 @@ impl Metrics {
             "trailvault_retention_checks",
             "Checks of the archive bucket against the retention policy, by result",
             m.retention_checks.clone(),
+        );
+        registry.register(
+            "trailvault_manifests_written",
+            "Signed manifests appended to the archive's chain",
+            m.manifests_written.clone(),
+        );
+        registry.register(
+            "trailvault_manifest_entries",
+            "Archived versions listed in written manifests",
+            m.manifest_entries.clone(),
+        );
+        registry.register(
+            "trailvault_manifest_failures",
+            "Manifests that could not be written (their entries wait for the next attempt)",
+            m.manifest_failures.clone(),
         );
         Metrics { registry, ..m }
     }

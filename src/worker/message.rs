@@ -8,6 +8,7 @@ use tracing::{error, info, warn};
 use super::disposition::{decide, Disposition, ObjectResult};
 use super::{Ctx, QueueCtx};
 use crate::copy::Outcome;
+use crate::manifest::Entry;
 use crate::notification::{self, Notification, ObjectRef};
 use crate::routing;
 use crate::telemetry::metrics::{AccountLabel, ObjectLabels, ReasonLabel};
@@ -109,6 +110,25 @@ async fn archive(ctx: &Ctx, object: &ObjectRef) -> ObjectResult {
             }
             ctx.tally
                 .copied(account, route.bucket.region.as_str(), &copied);
+            if let Some(manifest) = &ctx.manifest {
+                let entry = Entry {
+                    archive_key: route.archive_key.clone(),
+                    version_id: copied
+                        .version_id
+                        .clone()
+                        .unwrap_or_else(|| "null".to_owned()),
+                    sha256: copied.sha256.clone(),
+                    size: copied.bytes,
+                    source_bucket: object.bucket.clone(),
+                    source_key: object.key.clone(),
+                    source_version_id: copied.source_version_id.clone(),
+                    account: route.account.id.to_string(),
+                    archived_at: copied.archived_at.clone(),
+                    outcome: copied.outcome.label().to_owned(),
+                };
+                // Only fails once the writer is gone, which happens after every copy ended.
+                let _ = manifest.send(entry).await;
+            }
             let version_id = copied.version_id.as_deref().unwrap_or("null");
             match (&copied.outcome, &copied.quarantine) {
                 (Outcome::Duplicate, _) => info!(

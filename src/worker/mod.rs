@@ -31,6 +31,7 @@ use crate::retention::bucket::{ArchiveBucket, BucketState};
 use crate::telemetry::metrics::Metrics;
 
 pub mod disposition;
+pub mod manifests;
 pub mod message;
 pub mod poll;
 pub mod queue;
@@ -78,6 +79,8 @@ pub struct Ctx {
     pub tally: Tally,
     pub shutdown: Shutdown,
     pub visibility: Duration,
+    /// Where archived versions go to be listed in the next manifest (when manifests are on).
+    pub manifest: Option<tokio::sync::mpsc::Sender<crate::manifest::Entry>>,
 }
 
 /// One queue and its clients.
@@ -99,7 +102,29 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let started = std::time::Instant::now();
     let copier = Copier::new(&config, aws).await?;
+    let writer =
+        crate::manifest::Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
+    let (manifest, manifest_writer) = match writer {
+        Some(writer) => {
+            let (entries, inbox) = tokio::sync::mpsc::channel(4096);
+            let task = tokio::spawn(manifests::run(
+                writer,
+                inbox,
+                config.manifest.period,
+                metrics.clone(),
+            ));
+            (Some(entries), Some(task))
+        }
+        None => {
+            tracing::warn!(
+                "archive.signing_key is not set: no manifests are written, and `trailvault \
+                 verify` cannot prove the archive complete"
+            );
+            (None, None)
+        }
+    };
     let ctx = Arc::new(Ctx {
+        manifest,
         visibility: config.worker.visibility_timeout,
         config: config.clone(),
         copier,
@@ -195,6 +220,26 @@ pub async fn run(
     poller.await?;
     stop_reconciling.cancel();
     reconciler.await?;
-    let dead_letters = poll::dead_letters(&queues).await;
-    Ok(ctx.tally.summary(started.elapsed(), dead_letters))
+    let summary = ctx
+        .tally
+        .summary(started.elapsed(), poll::dead_letters(&queues).await);
+    // The last sender of manifest entries goes with the context: the writer lists what is
+    // left, then ends.
+    drop(ctx);
+    if let Some(task) = manifest_writer {
+        task.await?;
+    }
+    Ok(summary)
+}
+
+/// This replica's name in the manifests it writes: the host (the ECS task's container) and
+/// the process.
+fn writer_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}/{}", std::process::id())
 }

@@ -250,8 +250,16 @@ impl TestStack {
         std::fs::write(&path, edit(text)).unwrap();
     }
 
-    /// Every version in the archive: (key, version id).
+    /// Every archived copy: (key, version id); trailvault's own objects (the manifests under
+    /// `_trailvault/`) left out.
     pub async fn archive_versions(&self) -> Vec<(String, String)> {
+        let mut copies = self.archive_versions_all().await;
+        copies.retain(|(key, _)| !key.starts_with(trailvault::manifest::PREFIX_ROOT));
+        copies
+    }
+
+    /// Every version in the archive, manifests included: (key, version id).
+    pub async fn archive_versions_all(&self) -> Vec<(String, String)> {
         let s3 = self
             .security()
             .await

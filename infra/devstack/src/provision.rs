@@ -402,6 +402,13 @@ async fn provision_security(
             {"Sid": "ManifestSigning", "Effect": "Allow",
              "Action": ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"],
              "Resource": signing_key_arn},
+            // The emulator evaluates every KMS action against the resource "*", so a statement
+            // scoped to a key never matches there. This one exists only in the devstack: it
+            // keeps IAM enforcement checking the action names while AWS scopes them to the key
+            // (the statement above).
+            {"Sid": "ManifestSigningInTheEmulator", "Effect": "Allow",
+             "Action": ["kms:Sign"],
+             "Resource": "*"},
             {"Sid": "ReadMemberBuckets", "Effect": "Allow",
              "Action": "sts:AssumeRole",
              "Resource": format!("arn:aws:iam::*:role/{READER_ROLE}")}

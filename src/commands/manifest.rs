@@ -1,0 +1,55 @@
+//! `trailvault manifest public-key`: the manifest signing key's public half, in PEM, for
+//! auditors who verify offline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use rsa::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
+
+use crate::aws::Aws;
+use crate::cli::ConfigOption;
+use crate::config::Config;
+use crate::verify::keys;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ManifestCommand {
+    /// Print the public half of archive.signing_key in PEM (from KMS GetPublicKey), for
+    /// `trailvault verify --manifest-public-key`.
+    PublicKey(PublicKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublicKeyArgs {
+    #[command(flatten)]
+    pub config: ConfigOption,
+    /// Write it to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub async fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ManifestCommand::PublicKey(args) => {
+            let config = Config::load(&args.config.file)?;
+            let Some(key) = &config.archive.signing_key else {
+                bail!(
+                    "archive.signing_key is not set in {}: this archive has no manifests",
+                    args.config.file.display()
+                );
+            };
+            let aws = Aws::load(&config.aws).await;
+            let der = keys::manifest_key_der(&aws, &config.archive.region, key.as_str()).await?;
+            let pem = rsa::RsaPublicKey::from_public_key_der(&der)
+                .context("KMS returned a public key that is not RSA")?
+                .to_public_key_pem(LineEnding::LF)
+                .context("cannot write the key as PEM")?;
+            match &args.out {
+                Some(path) => std::fs::write(path, &pem)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{pem}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
