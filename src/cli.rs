@@ -1,17 +1,18 @@
 //! The command line: one enum of subcommands, each wrapping its own module's options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::commands::config_check::CheckArgs;
+use crate::commands::healthcheck::HealthcheckArgs;
 use crate::commands::hold::HoldCommand;
 use crate::commands::manifest::ManifestCommand;
 use crate::commands::retention::RetentionCommand;
 use crate::commands::run::RunArgs;
 use crate::commands::source_cleanup::CleanupArgs;
 use crate::commands::verify::VerifyArgs;
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat};
 
 /// A tamper-evident, long-term archive of an AWS Organization's CloudTrail logs.
 #[derive(Debug, Parser)]
@@ -63,6 +64,8 @@ pub enum Command {
     /// The archive's signed manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Exit 0 when a running worker's /healthz answers 200 (for container health checks).
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,18 +74,55 @@ pub enum ConfigCommand {
     Check(CheckArgs),
 }
 
-/// Where a command finds its configuration file: the argument, else `TRAILVAULT_CONFIG`.
+/// The environment variable that may hold the whole configuration, for containers (ECS) where
+/// writing a file is awkward. A file, when given, wins.
+pub const CONFIG_TOML_ENV: &str = "TRAILVAULT_CONFIG_TOML";
+
+/// Where a command finds its configuration: the FILE argument, else `TRAILVAULT_CONFIG` (a
+/// file), else `TRAILVAULT_CONFIG_TOML` (the TOML itself).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigPath {
-    /// The configuration file (TOML).
+    /// The configuration file (TOML); or set TRAILVAULT_CONFIG, or put the TOML itself in
+    /// TRAILVAULT_CONFIG_TOML.
     #[arg(value_name = "FILE", env = "TRAILVAULT_CONFIG")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+}
+
+impl ConfigPath {
+    /// The validated configuration and a name for where it came from.
+    pub fn load(&self) -> anyhow::Result<(Config, String)> {
+        load(self.file.as_deref())
+    }
 }
 
 /// The configuration file as an option, for commands whose arguments are something else.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigOption {
-    /// The configuration file (TOML).
+    /// The configuration file (TOML); or set TRAILVAULT_CONFIG, or put the TOML itself in
+    /// TRAILVAULT_CONFIG_TOML.
     #[arg(long = "config", value_name = "FILE", env = "TRAILVAULT_CONFIG")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+}
+
+impl ConfigOption {
+    /// The validated configuration and a name for where it came from.
+    pub fn load(&self) -> anyhow::Result<(Config, String)> {
+        load(self.file.as_deref())
+    }
+}
+
+fn load(file: Option<&Path>) -> anyhow::Result<(Config, String)> {
+    if let Some(path) = file {
+        return Ok((Config::load(path)?, path.display().to_string()));
+    }
+    match std::env::var(CONFIG_TOML_ENV) {
+        Ok(text) => Ok((
+            Config::from_toml(&text, Path::new(CONFIG_TOML_ENV))?,
+            CONFIG_TOML_ENV.to_owned(),
+        )),
+        Err(_) => anyhow::bail!(
+            "no configuration: give the file (--config FILE, or FILE for `config check`), or \
+             set TRAILVAULT_CONFIG to its path, or TRAILVAULT_CONFIG_TOML to the TOML itself"
+        ),
+    }
 }

@@ -70,9 +70,30 @@ fn the_file_can_come_from_trailvault_config() {
     assert_eq!(json["accounts"][0]["id"], "222222222222");
 
     let (out, _, stderr) = run(trailvault().args(["config", "check"]));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains("FILE") || stderr.contains("<FILE>"),
+        stderr.contains("no configuration") && stderr.contains("TRAILVAULT_CONFIG_TOML"),
+        "{stderr}"
+    );
+
+    // The TOML itself in TRAILVAULT_CONFIG_TOML, as a container gets it.
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let (out, stdout, _) = run(trailvault()
+        .args(["config", "check"])
+        .env("TRAILVAULT_CONFIG_TOML", &text));
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("# TRAILVAULT_CONFIG_TOML is valid"),
+        "{stdout}"
+    );
+    let (out, _, stderr) = run(trailvault().args(["config", "check"]).env(
+        "TRAILVAULT_CONFIG_TOML",
+        text.replace("years = 7", "years = 0"),
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("TRAILVAULT_CONFIG_TOML is not a valid trailvault configuration")
+            && stderr.contains("retention.years"),
         "{stderr}"
     );
 }

@@ -827,12 +827,26 @@ async fn metrics_and_healthz_report_what_the_run_did() {
         body.contains("2 queue(s) and the archive bucket answer"),
         "{body}"
     );
+    // The container's health check says the same.
+    let healthcheck = |address: &str| {
+        ts.trailvault()
+            .args(["healthcheck", "--address", address])
+            .output()
+            .unwrap()
+    };
+    assert!(healthcheck(&address).status.success());
 
     std::process::Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
         .unwrap();
     assert!(worker.wait().unwrap().success());
+    let gone = healthcheck(&address);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("unhealthy: cannot ask /healthz"),
+        "{gone:?}"
+    );
 
     // Every line is a JSON event, and no credential ever appears in one.
     let log = log.join().unwrap();

@@ -33,8 +33,7 @@ pub enum Format {
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let path = &args.config.file;
-    let config = Config::load(path)?;
+    let (config, source) = args.config.load()?;
     let endpoint_env = std::env::var("AWS_ENDPOINT_URL").ok();
     match args.format {
         Format::Json => {
@@ -42,10 +41,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .context("cannot render the configuration as JSON")?;
             println!("{json}");
         }
-        Format::Toml => print!(
-            "{}",
-            render_toml(&config, &path.display().to_string(), endpoint_env)?
-        ),
+        Format::Toml => print!("{}", render_toml(&config, &source, endpoint_env)?),
     }
     if !args.connect {
         return Ok(ExitCode::SUCCESS);

@@ -110,7 +110,7 @@ pub async fn run(command: HoldCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn load(option: &ConfigOption) -> anyhow::Result<(Config, Aws)> {
-    let config = Config::load(&option.file)?;
+    let (config, _) = option.load()?;
     let aws = Aws::load(&config.aws).await;
     Ok((config, aws))
 }

@@ -9,7 +9,6 @@ use rsa::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 
 use crate::aws::Aws;
 use crate::cli::ConfigOption;
-use crate::config::Config;
 use crate::verify::keys;
 
 #[derive(Debug, clap::Subcommand)]
@@ -31,12 +30,9 @@ pub struct PublicKeyArgs {
 pub async fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
     match command {
         ManifestCommand::PublicKey(args) => {
-            let config = Config::load(&args.config.file)?;
+            let (config, source) = args.config.load()?;
             let Some(key) = &config.archive.signing_key else {
-                bail!(
-                    "archive.signing_key is not set in {}: this archive has no manifests",
-                    args.config.file.display()
-                );
+                bail!("archive.signing_key is not set in {source}: this archive has no manifests");
             };
             let aws = Aws::load(&config.aws).await;
             let der = keys::manifest_key_der(&aws, &config.archive.region, key.as_str()).await?;

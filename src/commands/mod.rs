@@ -10,6 +10,7 @@ use crate::config::LogFormat;
 use crate::telemetry;
 
 pub mod config_check;
+pub mod healthcheck;
 pub mod hold;
 pub mod manifest;
 pub mod retention;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SourceCleanup(args) => source_cleanup::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Manifest(command) => manifest::run(command).await,
+        Command::Healthcheck(args) => healthcheck::run(args),
     }
 }
 

@@ -79,8 +79,7 @@ async fn archive_bucket(config: &Config) -> ArchiveBucket {
 }
 
 async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let path = &args.config.file;
-    let config = Config::load(path)?;
+    let (config, source) = args.config.load()?;
     let bucket = archive_bucket(&config).await;
     let changes = bucket
         .read()
@@ -96,10 +95,9 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!(
-            "Archive bucket {} ({}) against [retention] in {}:",
+            "Archive bucket {} ({}) against [retention] in {source}:",
             bucket.name(),
             config.archive.region,
-            path.display()
         );
         print_changes(&changes);
         if changes.is_empty() {
@@ -137,7 +135,7 @@ fn print_changes(changes: &[Change]) {
 }
 
 async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config.file)?;
+    let (config, _) = args.config.load()?;
     let bucket = archive_bucket(&config).await;
     let changes = bucket
         .apply(&BucketState::desired(&config.retention))
@@ -161,7 +159,7 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config.file)?;
+    let (config, _) = args.config.load()?;
     let aws = Aws::load(&config.aws).await;
     let audit = Audit {
         s3: aws.s3(&config.archive.region),

@@ -1,7 +1,6 @@
 //! `trailvault run --config FILE`: the worker, with its `/healthz` and `/metrics` listener,
 //! until SIGTERM or SIGINT (or, with `--until-empty`, until the queues are drained).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,15 +9,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::aws::Aws;
-use crate::config::{Config, LogFormat};
+use crate::cli::ConfigOption;
+use crate::config::LogFormat;
 use crate::telemetry::{self, http, metrics::Metrics};
 use crate::worker::{self, Options, Shutdown};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The configuration file (TOML).
-    #[arg(long = "config", value_name = "FILE", env = "TRAILVAULT_CONFIG")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigOption,
 
     /// Stop once every queue is empty and nothing is in flight, then print a summary
     /// (for a demo, a backlog, or a test; a deployment runs without it).
@@ -27,7 +26,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(Config::load(&args.config)?);
+    let config = Arc::new(args.config.load()?.0);
     telemetry::init_logging(log_format.unwrap_or(config.telemetry.log_format))?;
 
     let metrics = Arc::new(Metrics::new());

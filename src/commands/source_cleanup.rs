@@ -32,7 +32,7 @@ pub struct CleanupArgs {
 }
 
 pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config.file)?;
+    let (config, _) = args.config.load()?;
     let accounts = select(&config, &args.accounts)?;
     let aws = Aws::load(&config.aws).await;
     let cleanup = Cleanup::new(&config, &aws, usize::from(args.concurrency)).await;

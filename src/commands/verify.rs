@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use crate::aws::Aws;
 use crate::cli::ConfigOption;
 use crate::commands::progress_bar;
-use crate::config::Config;
 use crate::verify::keys::{self, CloudTrailKeys};
 use crate::verify::{Report, Scope, Verifier};
 
@@ -48,7 +47,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config.file)?;
+    let (config, _) = args.config.load()?;
     let aws = Aws::load(&config.aws).await;
     let accounts = args
         .accounts

@@ -402,6 +402,14 @@ impl PrivateEmulator {
         assert!(out.status.success(), "turning IAM enforcement on failed");
     }
 
+    /// The last `lines` lines of the server's log (its requests and their statuses), for a
+    /// failing test to show what the emulator saw.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// Back to no IAM evaluation, for the test's own inspection.
     pub fn relax_iam(&self) {
         let out = std::process::Command::new("curl")

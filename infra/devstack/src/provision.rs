@@ -88,56 +88,12 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
         }
     }
 
-    let mgmt = Session::management(&opts.endpoint, &management_account(&opts.namespace)).await?;
-    let org = mgmt.organizations();
-    let organization_id = match org
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .organization()
-            .and_then(|o| o.id())
-            .context("CreateOrganization returned no id")?
-            .to_owned(),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_already_in_organization_exception()) =>
-        {
-            bail!(
-                "namespace {} already has an organization in the emulator at {}, but {} does not \
-             describe it; use another --namespace, or restart the emulator",
-                opts.namespace,
-                opts.endpoint,
-                Stack::path(dir).display()
-            )
-        }
-        Err(err) => return Err(err).context("CreateOrganization in the management account"),
-    };
-
-    let root_id = org
-        .list_roots()
-        .send()
-        .await
-        .context("ListRoots")?
-        .roots()
-        .first()
-        .and_then(|r| r.id())
-        .context("the organization has no root")?
-        .to_owned();
-    let security_ou = create_ou(&org, &root_id, "Security").await?;
-    let workloads_ou = create_ou(&org, &root_id, "Workloads").await?;
-
-    let security_account = create_account(&org, "security", &opts.namespace).await?;
-    move_account(&org, &security_account, &root_id, &security_ou).await?;
-    let mut member_accounts = Vec::new();
-    for slot in 0..opts.members {
-        let id = create_account(&org, &format!("member-{}", slot + 1), &opts.namespace).await?;
-        move_account(&org, &id, &root_id, &workloads_ou).await?;
-        member_accounts.push(id);
-    }
+    let Accounts {
+        management: mgmt,
+        organization_id,
+        security: security_account,
+        members: member_accounts,
+    } = accounts(&opts.endpoint, &opts.namespace, opts.members, dir).await?;
 
     let sec = mgmt.admin(&security_account).await;
     let security = provision_security(&sec, opts, &member_accounts).await?;
@@ -179,6 +135,81 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
     write_outputs(&stack, &sec, dir).await?;
     stack.save(dir)?;
     Ok(stack)
+}
+
+/// An organization of a namespace's own: its management account, a security account and
+/// `members` member accounts, each reachable through its `OrganizationAccountAccessRole`.
+pub struct Accounts {
+    pub management: Session,
+    pub organization_id: String,
+    pub security: String,
+    pub members: Vec<String>,
+}
+
+/// Creates the organization and its accounts (in OUs Security and Workloads), nothing in them.
+/// `dir` only names the state file in errors.
+pub async fn accounts(
+    endpoint: &str,
+    namespace: &str,
+    members: usize,
+    dir: &Path,
+) -> anyhow::Result<Accounts> {
+    validate_namespace(namespace)?;
+    let mgmt = Session::management(endpoint, &management_account(namespace)).await?;
+    let org = mgmt.organizations();
+    let organization_id = match org
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .organization()
+            .and_then(|o| o.id())
+            .context("CreateOrganization returned no id")?
+            .to_owned(),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_already_in_organization_exception()) =>
+        {
+            bail!(
+                "namespace {namespace} already has an organization in the emulator at \
+                 {endpoint}, but {} does not describe it; use another --namespace, or restart \
+                 the emulator",
+                Stack::path(dir).display()
+            )
+        }
+        Err(err) => return Err(err).context("CreateOrganization in the management account"),
+    };
+
+    let root_id = org
+        .list_roots()
+        .send()
+        .await
+        .context("ListRoots")?
+        .roots()
+        .first()
+        .and_then(|r| r.id())
+        .context("the organization has no root")?
+        .to_owned();
+    let security_ou = create_ou(&org, &root_id, "Security").await?;
+    let workloads_ou = create_ou(&org, &root_id, "Workloads").await?;
+
+    let security = create_account(&org, "security", namespace).await?;
+    move_account(&org, &security, &root_id, &security_ou).await?;
+    let mut member_accounts = Vec::new();
+    for slot in 0..members {
+        let id = create_account(&org, &format!("member-{}", slot + 1), namespace).await?;
+        move_account(&org, &id, &root_id, &workloads_ou).await?;
+        member_accounts.push(id);
+    }
+    Ok(Accounts {
+        management: mgmt,
+        organization_id,
+        security,
+        members: member_accounts,
+    })
 }
 
 async fn create_ou(

@@ -1,0 +1,149 @@
+variable "name" {
+  description = "Prefix of every name this module creates (roles, key aliases)."
+  type        = string
+  default     = "trailvault"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9+=,.@_-]{1,40}$", var.name))
+    error_message = "name must be 1 to 40 characters valid in IAM role names."
+  }
+}
+
+variable "bucket_name" {
+  description = "The archive bucket: created with Object Lock, which can never be turned off."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, dots, hyphens)."
+  }
+}
+
+variable "access_log_bucket_name" {
+  description = "A separate bucket for the archive bucket's server access logs (S3 cannot log an Object Lock bucket into itself usefully). Null: \"<bucket_name>-access-logs\"."
+  type        = string
+  default     = null
+}
+
+variable "access_log_retention_days" {
+  description = "Days the access logs are kept."
+  type        = number
+  default     = 365
+}
+
+variable "retention" {
+  description = "How long every archived version is locked: trailvault's [retention] mode and years or days. The bucket's default retention is set to it."
+  type = object({
+    mode  = string
+    years = optional(number)
+    days  = optional(number)
+  })
+  default = { mode = "COMPLIANCE", years = 7 }
+
+  validation {
+    condition     = contains(["COMPLIANCE", "GOVERNANCE"], var.retention.mode)
+    error_message = "retention.mode must be COMPLIANCE or GOVERNANCE."
+  }
+  validation {
+    condition     = (var.retention.years == null) != (var.retention.days == null)
+    error_message = "retention needs exactly one of years or days."
+  }
+  validation {
+    condition     = coalesce(var.retention.years, 1) >= 1 && coalesce(var.retention.years, 1) <= 100 && coalesce(var.retention.days, 1) >= 1 && coalesce(var.retention.days, 1) <= 36500
+    error_message = "retention is 1 to 100 years, or 1 to 36500 days (S3 Object Lock's limit)."
+  }
+}
+
+variable "lifecycle_policy" {
+  description = "The bucket's lifecycle, exactly as trailvault's [retention.lifecycle] (give expiration_days as trailvault's effective configuration prints it). Kept equal to trailvault's policy, `trailvault retention plan` reports nothing for a bucket this module made."
+  type = object({
+    transitions = optional(list(object({
+      days          = number
+      storage_class = string
+    })), [])
+    expiration_days                 = optional(number)
+    noncurrent_expiration_days      = optional(number)
+    expired_delete_markers          = optional(bool, true)
+    abort_incomplete_multipart_days = optional(number, 7)
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for t in var.lifecycle_policy.transitions :
+      contains(["STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], t.storage_class)
+    ])
+    error_message = "lifecycle_policy.transitions[*].storage_class must be one of STANDARD_IA, INTELLIGENT_TIERING, ONEZONE_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE."
+  }
+  validation {
+    condition = alltrue([
+      for t in var.lifecycle_policy.transitions :
+      !contains(["STANDARD_IA", "ONEZONE_IA"], t.storage_class) || t.days >= 30
+    ])
+    error_message = "S3 moves objects to STANDARD_IA or ONEZONE_IA no sooner than 30 days after they are written."
+  }
+}
+
+variable "worker_trusted_principals" {
+  description = "Besides ECS tasks, the IAM principals (ARNs) that may assume the worker role: for running the worker elsewhere, or locally for a check. Usually empty."
+  type        = list(string)
+  default     = []
+}
+
+variable "auditor_trusted_principals" {
+  description = "The IAM principals (ARNs) that may assume the read-only auditor role (`trailvault verify`)."
+  type        = list(string)
+  default     = []
+}
+
+variable "queue_arns" {
+  description = "The regional notification queues the worker consumes (module queue's arn)."
+  type        = list(string)
+}
+
+variable "dead_letter_queue_arns" {
+  description = "Their dead-letter queues, whose depth the worker reports."
+  type        = list(string)
+  default     = []
+}
+
+variable "reader_role_name" {
+  description = "The name of the reader role in every member account (module member's role_name): the worker may assume it in any account."
+  type        = string
+  default     = "trailvault-reader"
+}
+
+variable "reconcile" {
+  description = "trailvault's retention.reconcile: \"enforce\" lets the worker change the bucket's lifecycle and default retention (to keep them equal to its policy); \"report\" (when this module owns them) gives it read access only."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["enforce", "report"], var.reconcile)
+    error_message = "reconcile must be \"enforce\" or \"report\"."
+  }
+}
+
+variable "enforce_tls" {
+  description = "Deny every request to the archive bucket that is not over TLS, and every upload not encrypted with the archive key. Turn off only for an emulator that cannot evaluate conditions."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` empty the buckets (GOVERNANCE versions only; COMPLIANCE versions can never be deleted before their date). For test stacks only."
+  type        = bool
+  default     = false
+}
+
+variable "emulator" {
+  description = "Shape the IAM policies for the local emulator, never for AWS: the emulator matches KMS permissions only against the resource \"*\" (a kms:Sign statement on \"*\" is added), and fails evaluating AssumeRole against a trust policy with a Service principal (the ECS statement is left out: no ECS task runs there)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,156 @@
+variable "name" {
+  description = "Name of the ECS service, task family, log group and roles."
+  type        = string
+  default     = "trailvault"
+}
+
+variable "image" {
+  description = "The trailvault container image (infra/Dockerfile), by digest in production: REGISTRY/trailvault@sha256:..."
+  type        = string
+}
+
+variable "task_role_arn" {
+  description = "The worker role (module archive's worker_role_arn); it must trust ecs-tasks.amazonaws.com."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "An existing ECS cluster to run in; null creates one (with Container Insights, which the autoscaling metric needs)."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the tasks (they need HTTPS to S3, SQS, KMS and STS: a NAT gateway or VPC endpoints)."
+  type        = list(string)
+}
+
+variable "vpc_id" {
+  description = "The subnets' VPC, for the security group created when security_group_ids is empty."
+  type        = string
+  default     = null
+}
+
+variable "security_group_ids" {
+  description = "Security groups for the tasks; empty creates one that allows HTTPS out and nothing in."
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks a public IP (only for subnets without a NAT gateway)."
+  type        = bool
+  default     = false
+}
+
+variable "cpu" {
+  description = "Fargate CPU units per task."
+  type        = number
+  default     = 512
+}
+
+variable "memory" {
+  description = "Fargate memory per task (MiB). Each in-flight copy holds at most one 8 MiB part; 1024 leaves room for worker.max_in_flight = 32."
+  type        = number
+  default     = 1024
+}
+
+variable "min_tasks" {
+  description = "Replicas at least (also the initial count)."
+  type        = number
+  default     = 1
+}
+
+variable "max_tasks" {
+  description = "Replicas at most, when the backlog grows."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.max_tasks >= 1
+    error_message = "max_tasks must be at least 1."
+  }
+}
+
+variable "backlog_per_task" {
+  description = "Target of the autoscaling policy: visible notifications per running task."
+  type        = number
+  default     = 200
+}
+
+variable "enable_autoscaling" {
+  description = "Scale on the queues' backlog per task. Turn off only where Application Auto Scaling is unavailable (the local emulator)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Days the worker's logs are kept in CloudWatch Logs."
+  type        = number
+  default     = 365
+}
+
+variable "log_kms_key_arn" {
+  description = "A KMS key for the log group; null creates one."
+  type        = string
+  default     = null
+}
+
+variable "config" {
+  description = "trailvault's configuration, rendered to TOML and handed to the task from an SSM SecureString (TRAILVAULT_CONFIG_TOML). Same fields as trailvault.example.toml; telemetry is set by the module (JSON logs, /healthz on 9090)."
+  type = object({
+    archive = object({
+      bucket      = string
+      region      = string
+      kms_key     = string
+      signing_key = optional(string)
+      key_prefix  = optional(string, "")
+    })
+    endpoint_url = optional(string)
+    queues = list(object({
+      url    = string
+      region = string
+    }))
+    accounts = list(object({
+      id                 = string
+      name               = string
+      reader_role_arn    = string
+      external_id        = string
+      cleanup_after_days = optional(number)
+      buckets = list(object({
+        name   = string
+        region = string
+      }))
+    }))
+    retention = object({
+      mode                    = string
+      years                   = optional(number)
+      days                    = optional(number)
+      reconcile               = optional(string, "report")
+      reconcile_interval_secs = optional(number, 3600)
+      lifecycle = optional(object({
+        transitions = optional(list(object({
+          days          = number
+          storage_class = string
+        })), [])
+        expiration_days                 = optional(number)
+        noncurrent_expiration_days      = optional(number)
+        expired_delete_markers          = optional(bool, true)
+        abort_incomplete_multipart_days = optional(number, 7)
+      }), {})
+    })
+    worker = optional(object({
+      max_in_flight           = optional(number, 32)
+      visibility_timeout_secs = optional(number, 300)
+      shutdown_grace_secs     = optional(number, 25)
+    }), {})
+    manifest_period_secs = optional(number, 3600)
+  })
+  sensitive = true
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

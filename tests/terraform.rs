@@ -1,0 +1,535 @@
+//! The Terraform modules, held to the same bar as the code: formatted, valid, checkov-clean,
+//! and the organization example applied to the emulator, where trailvault then runs end to end
+//! (with IAM enforced) on exactly what Terraform created, a second plan changes nothing, and
+//! destroy cleans up.
+//!
+//! Terraform and its AWS provider come from this machine (the provider from the filesystem
+//! mirror named in infra/terraform/cli.tfrc); checkov from the virtualenv infra/test builds.
+//! Without terraform the tests say they are skipped, and why.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::PrivateEmulator;
+use serde_json::json;
+use trailvault_devstack::provision;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Whether terraform can run here; when not, the caller skips, loudly.
+fn terraform_missing(test: &str) -> bool {
+    let ok = Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED {test}: terraform is not installed (the Terraform checks need terraform \
+             1.5+ and the AWS provider 5.100 in /opt/tf-plugins)"
+        );
+    }
+    !ok
+}
+
+/// `terraform` in `dir`, with the test CLI configuration and nothing from the environment.
+fn terraform(dir: &Path) -> Command {
+    let mut cmd = Command::new("terraform");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        // TF_LOG and TF_LOG_PATH pass, for debugging a failing apply.
+        if name.starts_with("AWS_") || (name.starts_with("TF_") && !name.starts_with("TF_LOG")) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd.current_dir(dir)
+        .env(
+            "TF_CLI_CONFIG_FILE",
+            Path::new(REPO).join("infra/terraform/cli.tfrc"),
+        )
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("CHECKPOINT_DISABLE", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("running a command")
+}
+
+fn succeeded(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A copy of terraform/ (modules and examples refer to each other by relative path), so that
+/// init's lock files and .terraform folders never land in the repository.
+fn copy_terraform() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if name == ".terraform" || name.to_string_lossy().starts_with("terraform.tfstate") {
+                continue;
+            }
+            let target = to.join(&name);
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&Path::new(REPO).join("terraform"), dir.path());
+    dir
+}
+
+const ROOTS: &[&str] = &[
+    "modules/archive",
+    "modules/queue",
+    "modules/member",
+    "modules/member-notification",
+    "modules/worker-ecs",
+    "examples/organization",
+];
+
+#[test]
+fn every_module_is_formatted_valid_and_checkov_clean() {
+    if terraform_missing("every_module_is_formatted_valid_and_checkov_clean") {
+        return;
+    }
+    let out = run(terraform(&Path::new(REPO).join("terraform")).args([
+        "fmt",
+        "-check",
+        "-recursive",
+        "-diff",
+    ]));
+    succeeded(
+        "terraform fmt -check (run `terraform fmt -recursive terraform`)",
+        &out,
+    );
+
+    let copy = copy_terraform();
+    for root in ROOTS {
+        let dir = copy.path().join(root);
+        succeeded(
+            &format!("terraform init in {root}"),
+            &run(terraform(&dir).args(["init", "-backend=false", "-no-color"])),
+        );
+        succeeded(
+            &format!("terraform validate in {root}"),
+            &run(terraform(&dir).args(["validate", "-no-color"])),
+        );
+    }
+
+    let checkov = std::env::var_os("TRAILVAULT_CHECKOV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".trailvault/checkov/bin/checkov"));
+    let out = run(Command::new(&checkov)
+        .args([
+            "-d",
+            "terraform",
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+        ])
+        .current_dir(REPO));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov ({}) printed no JSON ({e}); infra/test installs it with infra/terraform/checks setup:\n{}",
+            checkov.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let summary = &report["summary"];
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["file_path"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "checkov failures (fix them, or skip one inline with #checkov:skip=ID:reason):\n{}",
+        failed.join("\n")
+    );
+    assert!(summary["passed"].as_u64().unwrap() > 100, "{summary}");
+    eprintln!(
+        "checkov {}: {} passed, {} skipped (inline, with reasons), 0 failed",
+        summary["checkov_version"], summary["passed"], summary["skipped"]
+    );
+
+    // The container image the worker-ecs module runs, held to the same bar.
+    let out = run(Command::new(&checkov)
+        .args([
+            "-f",
+            "infra/Dockerfile",
+            "--framework",
+            "dockerfile",
+            "--skip-download",
+            "-o",
+            "json",
+        ])
+        .current_dir(REPO));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("checkov's JSON");
+    assert_eq!(
+        report["summary"]["failed"], 0,
+        "checkov on infra/Dockerfile: {}",
+        report["results"]["failed_checks"]
+    );
+}
+
+const HOME: &str = "eu-west-1";
+const SECOND: &str = "us-east-1";
+
+/// A gzip CloudTrail log file with one record.
+fn log_file(account: &str, region: &str) -> Vec<u8> {
+    let json = json!({"Records": [{
+        "eventVersion": "1.11",
+        "eventTime": "2026-11-30T00:58:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "awsRegion": region,
+        "recipientAccountId": account,
+        "userIdentity": {"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"},
+        "eventID": "0b3f3c8e-1111-4a6e-9a64-7f1e2d3c4b5a",
+        "eventType": "AwsApiCall",
+        "readOnly": true,
+        "managementEvent": false,
+        "eventCategory": "Data"
+    }]});
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(json.to_string().as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+/// The S3 event notification S3 would send for `key` (the emulator sends none across
+/// accounts, so the test sends it in S3's place).
+fn s3_event(region: &str, bucket: &str, key: &str) -> String {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region,
+        "eventTime": "2026-11-30T01:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": 100}}
+    }]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam() {
+    if terraform_missing("the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam")
+    {
+        return;
+    }
+    let emulator = PrivateEmulator::start();
+    let endpoint = emulator.endpoint.clone();
+    let work = tempfile::tempdir().unwrap();
+    let ns = common::unique_namespace("tf");
+
+    // What exists before Terraform: the organization, its accounts, the members' CloudTrail
+    // buckets, and (for this machine) a user that may assume the worker role.
+    let accounts = provision::accounts(&endpoint, &ns, 2, work.path())
+        .await
+        .expect("the organization");
+    let security = accounts.security.clone();
+    let mut members = Vec::new();
+    for (slot, account) in accounts.members.iter().enumerate() {
+        let admin = accounts.management.admin(account).await;
+        let mut buckets = Vec::new();
+        for region in [HOME, SECOND] {
+            let name = format!("{ns}-trail-{slot}-{region}");
+            let s3 = admin.s3(region);
+            let mut create = s3.create_bucket().bucket(&name);
+            if region != "us-east-1" {
+                create = create.create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                            region,
+                        ))
+                        .build(),
+                );
+            }
+            create.send().await.unwrap();
+            buckets.push(name);
+        }
+        members.push((account.clone(), buckets));
+    }
+    let sec = accounts.management.admin(&security).await;
+    let iam = sec.iam();
+    iam.create_user()
+        .user_name("trailvault-local")
+        .send()
+        .await
+        .unwrap();
+    let worker_role = format!("arn:aws:iam::{security}:role/trailvault-worker");
+    iam.put_user_policy()
+        .user_name("trailvault-local")
+        .policy_name("assume-the-worker-role")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "sts:AssumeRole", "Resource": worker_role}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("trailvault-local")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let user_arn = format!("arn:aws:iam::{security}:user/trailvault-local");
+
+    // Apply the example, as its README says, with the emulator's gates.
+    let copy = copy_terraform();
+    let example = copy.path().join("examples/organization");
+    let member = |i: usize, name: &str| {
+        json!({"account_id": members[i].0, "name": name,
+               "home_bucket": members[i].1[0], "second_bucket": members[i].1[1]})
+    };
+    let vars = json!({
+        "home_region": HOME,
+        "second_region": SECOND,
+        "security_account_id": security,
+        "member_a": member(0, "member-a"),
+        "member_b": member(1, "member-b"),
+        "external_ids": {"member_a": format!("{ns}-a-7f3a"), "member_b": format!("{ns}-b-0b44")},
+        "archive_bucket": format!("{ns}-archive"),
+        // GOVERNANCE for a day, so that destroy can empty the bucket again.
+        "retention": {"mode": "GOVERNANCE", "days": 1},
+        "lifecycle_policy": {
+            "transitions": [{"days": 30, "storage_class": "STANDARD_IA"}],
+            "expiration_days": 400,
+            "noncurrent_expiration_days": 30
+        },
+        "worker_principals": [user_arn],
+        "auditor_principals": [user_arn],
+        "visibility_timeout_secs": 30,
+        "enable_autoscaling": false,
+        "endpoint": endpoint,
+        "force_destroy": true
+    });
+    std::fs::write(example.join("test.tfvars.json"), vars.to_string()).unwrap();
+    succeeded(
+        "terraform init",
+        &run(terraform(&example).args(["init", "-no-color"])),
+    );
+    let started = Instant::now();
+    succeeded(
+        "terraform apply",
+        &run(terraform(&example).args([
+            "apply",
+            "-auto-approve",
+            "-no-color",
+            "-var-file=test.tfvars.json",
+        ])),
+    );
+    let apply_secs = started.elapsed().as_secs_f64();
+
+    // trailvault's configuration, from Terraform's output; the worker's identity, as ECS
+    // would give it: the worker role (here assumed by the local user).
+    let out = run(terraform(&example).args(["output", "-raw", "config_toml"]));
+    succeeded("terraform output config_toml", &out);
+    let config = work.path().join("trailvault.toml");
+    std::fs::write(&config, &out.stdout).unwrap();
+    std::fs::write(
+        work.path().join("config"),
+        format!(
+            "[profile local]\nregion = {HOME}\nendpoint_url = {endpoint}\n\n\
+             [profile worker]\nregion = {HOME}\nendpoint_url = {endpoint}\n\
+             role_arn = {worker_role}\nsource_profile = local\nrole_session_name = trailvault\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.path().join("credentials"),
+        format!(
+            "[local]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            key.access_key_id(),
+            key.secret_access_key()
+        ),
+    )
+    .unwrap();
+    let trailvault = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailvault"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("AWS_") || name.starts_with("TRAILVAULT_") || name == "RUST_LOG" {
+                cmd.env_remove(name.as_ref());
+            }
+        }
+        cmd.args(args)
+            .env("AWS_CONFIG_FILE", work.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                work.path().join("credentials"),
+            )
+            .env("AWS_PROFILE", "worker")
+            .env("TRAILVAULT_CONFIG", &config)
+            .output()
+            .unwrap()
+    };
+
+    // CloudTrail writes into each member bucket; S3 notifies the queue of the bucket's region.
+    let queues: serde_json::Value = serde_json::from_slice(
+        &run(terraform(&example).args(["output", "-json", "queue_urls"])).stdout,
+    )
+    .unwrap();
+    let mut written = 0;
+    for (account, buckets) in &members {
+        let admin = accounts.management.admin(account).await;
+        for (bucket, region) in buckets.iter().zip([HOME, SECOND]) {
+            for n in 0..2 {
+                let key = format!(
+                    "AWSLogs/{account}/CloudTrail/{region}/2026/11/30/{account}_CloudTrail_{region}_20261130T010{n}Z_TerraformTest00{n}.json.gz"
+                );
+                admin
+                    .s3(region)
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(ByteStream::from(log_file(account, region)))
+                    .send()
+                    .await
+                    .unwrap();
+                sec.sqs(region)
+                    .send_message()
+                    .queue_url(queues[region].as_str().unwrap())
+                    .message_body(s3_event(region, bucket, &key))
+                    .send()
+                    .await
+                    .unwrap();
+                written += 1;
+            }
+        }
+    }
+
+    // With IAM enforced, the worker can do only what the Terraform-made policies allow.
+    emulator.enforce_iam();
+    let check = trailvault(&["config", "check", "--connect"]);
+    let run_out = trailvault(&["run", "--until-empty"]);
+    let plan = trailvault(&["retention", "plan"]);
+    emulator.relax_iam();
+
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        check.status.success(),
+        "config check --connect:\n{stderr}\nthe emulator's log:\n{}",
+        emulator.log_tail(40)
+    );
+    let summary = String::from_utf8_lossy(&run_out.stdout);
+    let log = String::from_utf8_lossy(&run_out.stderr);
+    assert!(run_out.status.success(), "{summary}\n{log}");
+    let archived: Option<usize> = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok());
+    assert_eq!(archived, Some(written), "{summary}");
+    assert!(summary.contains("Failures: none."), "{summary}\n{log}");
+    assert!(log.contains("manifest written"), "{log}");
+    // Terraform's lifecycle rules and default retention are trailvault's policy, exactly.
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+
+    // The same archive verifies (no digests here: the manifest and the versions it lists).
+    let verify = trailvault(&["verify", "--public-keys", work.path().to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(report.contains("1/1 manifests valid"), "{report}");
+
+    // A second plan has nothing to do.
+    let out = run(terraform(&example).args([
+        "plan",
+        "-detailed-exitcode",
+        "-no-color",
+        "-var-file=test.tfvars.json",
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the second plan wants changes:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Autoscaling cannot be applied here (no Application Auto Scaling), but it must plan: the
+    // two resources it adds, and nothing else.
+    let out = run(terraform(&example).args([
+        "plan",
+        "-detailed-exitcode",
+        "-no-color",
+        "-var-file=test.tfvars.json",
+        "-var=enable_autoscaling=true",
+    ]));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{plan}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        plan.contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("module.worker.aws_appautoscaling_policy.backlog[0] will be created"),
+        "{plan}"
+    );
+
+    // The emulator refuses to change (so to destroy) an Object Lock configuration while the
+    // bucket holds anything, which S3 allows: empty it first (GOVERNANCE, so with bypass).
+    let archive = sec.s3(HOME);
+    let bucket = format!("{ns}-archive");
+    let listed = archive
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    for v in listed.versions() {
+        archive
+            .delete_object()
+            .bucket(&bucket)
+            .key(v.key().unwrap())
+            .set_version_id(v.version_id().map(str::to_owned))
+            .bypass_governance_retention(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let started = Instant::now();
+    succeeded(
+        "terraform destroy",
+        &run(terraform(&example).args([
+            "destroy",
+            "-auto-approve",
+            "-no-color",
+            "-var-file=test.tfvars.json",
+        ])),
+    );
+    eprintln!(
+        "terraform apply {apply_secs:.0} s, destroy {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
