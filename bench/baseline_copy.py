@@ -17,23 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import botocore.config
 
+import devstack_identity
+
 state = json.loads((pathlib.Path(sys.argv[1]) / "devstack.json").read_text())
 endpoint = state["endpoint"]
 config = botocore.config.Config(s3={"addressing_style": "path"}, max_pool_connections=32)
 
 
 def credentials(account, base):
-    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", **base)
-    role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-    c = sts.assume_role(RoleArn=role, RoleSessionName="baseline")["Credentials"]
-    return dict(
-        aws_access_key_id=c["AccessKeyId"],
-        aws_secret_access_key=c["SecretAccessKey"],
-        aws_session_token=c["SessionToken"],
-    )
+    return devstack_identity.credentials(endpoint, account, base, "baseline")
 
 
-root = dict(aws_access_key_id="bench", aws_secret_access_key="bench")
+root = devstack_identity.ROOT
 management = credentials(state["management_account"], root)
 security = credentials(state["security"]["account"], management)
 region = state["security"]["archive_region"]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::backfill::BackfillArgs;
 use crate::commands::config_check::CheckArgs;
 use crate::commands::healthcheck::HealthcheckArgs;
 use crate::commands::hold::HoldCommand;
@@ -46,6 +47,9 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Run the archive worker: notifications in, byte-exact locked copies out.
     Run(RunArgs),
+    /// Archive the member buckets' CloudTrail files that the archive lacks (existing logs of a
+    /// new account, or files whose notifications were lost); resumable.
+    Backfill(BackfillArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),

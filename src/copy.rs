@@ -34,7 +34,7 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::aws::{Aws, Failure, MemberClients};
+use crate::aws::{Aws, Failure, Members};
 use crate::cloudtrail::key::FileKind;
 use crate::cloudtrail::logfile::{LogCheck, LogSummary};
 use crate::config::{Config, Lock, LockMode};
@@ -200,7 +200,7 @@ pub struct Copier {
     /// The archive key's ARN, resolved once: what S3 reports back on every object.
     kms_key_arn: String,
     lock: Lock,
-    members: HashMap<String, MemberClients>,
+    members: Members,
 }
 
 /// An archived version, as `HeadObject` shows it.
@@ -232,17 +232,23 @@ impl Copier {
             Some(arn) => arn.to_owned(),
             None => resolve_key(aws, config).await?,
         };
-        let mut members = HashMap::new();
-        for account in &config.accounts {
-            members.insert(account.id.to_string(), aws.member(account, home).await);
-        }
         Ok(Copier {
             archive: aws.s3(home),
             bucket: config.archive.bucket.to_string(),
             kms_key_arn,
             lock: config.retention.lock,
-            members,
+            members: Members::new(aws, home),
         })
+    }
+
+    /// The archive bucket's client and name.
+    pub fn archive(&self) -> (&aws_sdk_s3::Client, &str) {
+        (&self.archive, &self.bucket)
+    }
+
+    /// The member accounts' clients (the same ones every copy reads through).
+    pub fn members(&self) -> &Members {
+        &self.members
     }
 
     /// The archive key's ARN: what every archived object is encrypted under.
@@ -253,7 +259,11 @@ impl Copier {
     /// Copies one routed object into the archive (see the module documentation).
     pub async fn copy(&self, route: &Route<'_>, object: &ObjectRef) -> Result<Copied, CopyError> {
         let account = route.account.id.to_string();
-        let source = self.members[&account].s3(&route.bucket.region);
+        let source = self
+            .members
+            .get(route.account)
+            .await
+            .s3(&route.bucket.region);
         let key = &route.archive_key;
 
         let got = source

@@ -15,12 +15,16 @@
 //! - [`cloudtrail`]: CloudTrail's key layout, digest format and signatures;
 //! - [`commands`]: one module per subcommand; [`cli`] declares them.
 
+pub mod accounts;
 pub mod aws;
+pub mod backfill;
 pub mod cli;
 pub mod cloudtrail;
 pub mod commands;
 pub mod config;
 pub mod copy;
+pub mod discovery;
+pub mod inventory;
 pub mod manifest;
 pub mod notification;
 pub mod retention;

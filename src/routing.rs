@@ -55,10 +55,18 @@ impl Refusal {
     }
 }
 
-/// Decides an object's account and archive key, or refuses it.
+/// Decides an object's account and archive key, or refuses it, among the configured accounts.
 pub fn route<'c>(config: &'c Config, object: &ObjectRef) -> Result<Route<'c>, Refusal> {
-    let (account, bucket) = config
-        .accounts
+    route_among(&config.accounts, &config.archive.key_prefix, object)
+}
+
+/// [`route`] among a given set of accounts (the configured ones and those discovered).
+pub fn route_among<'c>(
+    accounts: &'c [Account],
+    key_prefix: &str,
+    object: &ObjectRef,
+) -> Result<Route<'c>, Refusal> {
+    let (account, bucket) = accounts
         .iter()
         .find_map(|a| {
             a.buckets
@@ -86,7 +94,7 @@ pub fn route<'c>(config: &'c Config, object: &ObjectRef) -> Result<Route<'c>, Re
         account,
         bucket,
         kind: parsed.kind,
-        archive_key: archive_key(&config.archive.key_prefix, &object.bucket, &object.key),
+        archive_key: archive_key(key_prefix, &object.bucket, &object.key),
     })
 }
 

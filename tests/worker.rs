@@ -4,12 +4,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{get, PrivateEmulator, TestStack};
+use common::{get, http_get, metric, PrivateEmulator, RunningWorker, TestStack};
 use rand::{RngCore, SeedableRng};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -702,36 +702,6 @@ async fn a_256_mib_object_streams_through_in_bounded_memory() {
     );
 }
 
-/// A plain HTTP/1.1 GET: (status, body).
-fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// The sum of a metric's samples whose labels contain every `filter`.
-fn metric(text: &str, name: &str, filters: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.starts_with(name)
-                && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
-        })
-        .filter(|l| filters.iter().all(|f| l.contains(f)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn metrics_and_healthz_report_what_the_run_did() {
     let mut ts = TestStack::up("metrics", 2, &[Delivery::S3]).await;
@@ -741,27 +711,8 @@ async fn metrics_and_healthz_report_what_the_run_did() {
     // Every S3-notified bucket also sent one s3:TestEvent.
     let messages = sources.len() + 4;
 
-    let mut worker = ts
-        .trailvault()
-        .arg("run")
-        .env("TRAILVAULT_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(worker.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the worker logs where it listens")
-            .unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
-        if event["message"] == "serving /healthz and /metrics" {
-            break event["address"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep reading stderr (so the worker never blocks on a full pipe), and keep it.
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    let worker = RunningWorker::start(ts.trailvault());
+    let address = worker.address.clone();
 
     let started = Instant::now();
     while http_get(&address, "/healthz").0 != 200 {
@@ -836,11 +787,8 @@ async fn metrics_and_healthz_report_what_the_run_did() {
     };
     assert!(healthcheck(&address).status.success());
 
-    std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(worker.wait().unwrap().success());
+    let (status, log) = worker.stop();
+    assert!(status.success());
     let gone = healthcheck(&address);
     assert_eq!(gone.status.code(), Some(1));
     assert!(
@@ -849,7 +797,6 @@ async fn metrics_and_healthz_report_what_the_run_did() {
     );
 
     // Every line is a JSON event, and no credential ever appears in one.
-    let log = log.join().unwrap();
     let credentials = std::fs::read_to_string(ts.path().join("aws/credentials")).unwrap();
     let secret = credentials
         .lines()

@@ -2,6 +2,8 @@
 //! override), one client per service and region, and per member account an assume-role
 //! credentials provider with its own identity cache.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::identity::IdentityCache;
@@ -9,7 +11,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-use crate::config::{Account, AccountId, AwsSettings, Region};
+use crate::config::{Account, AccountId, AwsSettings, Region, RoleArn};
 
 /// Assumed-role credentials are renewed this long before they expire, so that a copy that
 /// starts just before expiry never signs a request with stale credentials.
@@ -79,6 +81,38 @@ impl Aws {
         aws_sdk_cloudtrail::Client::new(&self.in_region(region))
     }
 
+    pub fn organizations(&self, region: &Region) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::new(&self.in_region(region))
+    }
+
+    /// A configuration that acts as `role` (assumed through STS in `sts_region`, renewed by
+    /// the SDK), for clients in `region`.
+    pub async fn assumed(
+        &self,
+        role: &RoleArn,
+        external_id: Option<&str>,
+        sts_region: &Region,
+        region: &Region,
+    ) -> SdkConfig {
+        let mut provider = AssumeRoleProvider::builder(role.as_str())
+            .session_name(SESSION_NAME)
+            .region(aws_config::Region::new(sts_region.to_string()));
+        if let Some(external_id) = external_id {
+            provider = provider.external_id(external_id);
+        }
+        let provider = provider.configure(&self.base).build().await;
+        self.base
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .identity_cache(
+                IdentityCache::lazy()
+                    .buffer_time(REFRESH_BEFORE_EXPIRY)
+                    .build(),
+            )
+            .build()
+    }
+
     /// Clients that act as `account`'s reader role, assumed with its ExternalId. STS is called
     /// in `sts_region` through the same endpoint as every other client.
     pub async fn member(&self, account: &Account, sts_region: &Region) -> MemberClients {
@@ -105,7 +139,48 @@ impl Aws {
             account: account.id.clone(),
             sdk,
             force_path_style: self.force_path_style,
+            s3: Arc::default(),
         }
+    }
+}
+
+/// Member-account clients, made on first use and kept, so that each account's role is
+/// assumed once (and renewed by the SDK) however many copies need it. Accounts discovered
+/// while the worker runs get theirs the same way.
+#[derive(Debug)]
+pub struct Members {
+    aws: Aws,
+    sts_region: Region,
+    /// By account and role: a changed role (or ExternalId) gets new clients.
+    by_account: Mutex<HashMap<(String, String, String), MemberClients>>,
+}
+
+impl Members {
+    pub fn new(aws: &Aws, sts_region: &Region) -> Members {
+        Members {
+            aws: aws.clone(),
+            sts_region: sts_region.clone(),
+            by_account: Mutex::default(),
+        }
+    }
+
+    pub async fn get(&self, account: &Account) -> MemberClients {
+        let key = (
+            account.id.to_string(),
+            account.reader_role_arn.to_string(),
+            account.external_id.clone(),
+        );
+        if let Some(clients) = self.by_account.lock().expect("members lock").get(&key) {
+            return clients.clone();
+        }
+        // Built outside the lock; two tasks racing on a new account build two, keep one.
+        let clients = self.aws.member(account, &self.sts_region).await;
+        self.by_account
+            .lock()
+            .expect("members lock")
+            .entry(key)
+            .or_insert(clients)
+            .clone()
     }
 }
 
@@ -115,6 +190,8 @@ pub struct MemberClients {
     account: AccountId,
     sdk: SdkConfig,
     force_path_style: bool,
+    /// One S3 client per region, made once: every bucket is read in its own region.
+    s3: Arc<Mutex<HashMap<String, aws_sdk_s3::Client>>>,
 }
 
 impl MemberClients {
@@ -123,12 +200,27 @@ impl MemberClients {
     }
 
     pub fn s3(&self, region: &Region) -> aws_sdk_s3::Client {
+        let mut clients = self.s3.lock().expect("s3 clients lock");
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = self
+                    .sdk
+                    .to_builder()
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                s3_client(&conf, self.force_path_style)
+            })
+            .clone()
+    }
+
+    pub fn cloudtrail(&self, region: &Region) -> aws_sdk_cloudtrail::Client {
         let conf = self
             .sdk
             .to_builder()
             .region(aws_config::Region::new(region.to_string()))
             .build();
-        s3_client(&conf, self.force_path_style)
+        aws_sdk_cloudtrail::Client::new(&conf)
     }
 
     pub fn sts(&self, region: &Region) -> aws_sdk_sts::Client {

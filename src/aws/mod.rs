@@ -2,8 +2,9 @@
 
 pub mod clients;
 pub mod errors;
+pub mod listing;
 pub mod versions;
 
-pub use clients::{Aws, MemberClients};
+pub use clients::{Aws, MemberClients, Members};
 pub use errors::Failure;
 pub use versions::{Version, Versions};

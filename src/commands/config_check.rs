@@ -96,6 +96,14 @@ fn render_toml(
             "# AWS endpoints, credentials and region come from the standard AWS chain."
         )?,
     }
+    if let Some(d) = &config.discovery {
+        writeln!(
+            out,
+            "# Organization discovery is on: every other account of the organization is served \
+             through {}.",
+            d.reader_role_arn
+        )?;
+    }
     writeln!(out, "# The effective configuration, defaults filled in:\n")?;
     out.push_str(
         &toml::to_string(&config.to_raw()).context("cannot render the configuration as TOML")?,
@@ -344,6 +352,41 @@ pub async fn connect(config: &Config, aws: &Aws) -> Vec<Check> {
                 ),
             });
         }
+    }
+    if let Some(discovery) = &config.discovery {
+        let us_east_1 = crate::config::Region::parse("us-east-1").expect("a valid region");
+        let organizations = match &discovery.organizations_role_arn {
+            Some(role) => {
+                aws_sdk_organizations::Client::new(&aws.assumed(role, None, home, &us_east_1).await)
+            }
+            None => aws.organizations(&us_east_1),
+        };
+        let through = discovery
+            .organizations_role_arn
+            .as_ref()
+            .map_or("the worker identity".to_owned(), |r| r.to_string());
+        let what = format!("organization discovery (through {through})");
+        checks.push(
+            match organizations.list_accounts().max_results(20).send().await {
+                Ok(out) => ok(
+                    what,
+                    format!(
+                        "lists the organization's accounts ({}{} on the first page)",
+                        out.accounts().len(),
+                        if out.next_token().is_some() { "+" } else { "" }
+                    ),
+                ),
+                Err(e) => fail(
+                    what,
+                    format!(
+                        "{}; discovery.organizations_role_arn must name a role in the \
+                         management account (or a delegated administrator) that the worker may \
+                         assume and that may organizations:ListAccounts",
+                        sdk(&e)
+                    ),
+                ),
+            },
+        );
     }
     checks
 }

@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::LogFormat;
 use crate::telemetry;
 
+pub mod backfill;
 pub mod config_check;
 pub mod healthcheck;
 pub mod hold;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hold(command) => hold::run(command).await,
         Command::SourceCleanup(args) => source_cleanup::run(args).await,
         Command::Verify(args) => verify::run(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
         Command::Manifest(command) => manifest::run(command).await,
         Command::Healthcheck(args) => healthcheck::run(args),
     }

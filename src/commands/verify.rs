@@ -156,7 +156,7 @@ fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
     parse_time(s, true)
 }
 
-fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }

@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod completeness;
 mod retention;
 
+pub use completeness::{Discovery, RawDiscovery, RawSweep, Sweep};
 pub use retention::{
     Lifecycle, Lock, LockMode, RawLifecycle, RawRetention, RawTransition, Reconcile, Retention,
     RetentionPeriod, StorageClass, Transition,
@@ -93,6 +95,10 @@ pub struct RawConfig {
     pub telemetry: RawTelemetry,
     #[serde(default)]
     pub manifest: RawManifest,
+    #[serde(default)]
+    pub sweep: RawSweep,
+    #[serde(default)]
+    pub discovery: RawDiscovery,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +245,9 @@ pub struct Config {
     pub worker: Worker,
     pub telemetry: Telemetry,
     pub manifest: Manifest,
+    pub sweep: Sweep,
+    /// `None`: only the configured accounts are served.
+    pub discovery: Option<Discovery>,
 }
 
 /// The central archive bucket in the security account.
@@ -746,11 +755,13 @@ impl Config {
         let archive = validate_archive(&raw.archive, &mut p);
         let aws = validate_aws(&raw.aws, &mut p);
         let queues = validate_queues(&raw.queues, &mut p);
-        let accounts = validate_accounts(&raw.accounts, &mut p);
+        let accounts = validate_accounts(&raw.accounts, raw.discovery.enabled, &mut p);
         let retention = retention::validate(&raw.retention, &mut p);
         let worker = validate_worker(&raw.worker, &mut p);
         let telemetry = validate_telemetry(&raw.telemetry, &mut p);
         let manifest = validate_manifest(&raw.manifest, &mut p);
+        let sweep = completeness::validate_sweep(&raw.sweep, &mut p);
+        let discovery = completeness::validate_discovery(&raw.discovery, &mut p);
 
         // Relations between sections, checked only on the parts that are valid on their own
         // (an invalid queue would otherwise also be reported as a region without a queue).
@@ -784,21 +795,26 @@ impl Config {
             }
         }
 
-        match (archive, retention, worker, telemetry, manifest) {
-            (Some(archive), Some(retention), Some(worker), Some(telemetry), Some(manifest))
-                if p.0.is_empty() =>
-            {
-                Ok(Config {
-                    archive,
-                    aws,
-                    queues,
-                    accounts,
-                    retention,
-                    worker,
-                    telemetry,
-                    manifest,
-                })
-            }
+        match (archive, retention, worker, telemetry, manifest, sweep) {
+            (
+                Some(archive),
+                Some(retention),
+                Some(worker),
+                Some(telemetry),
+                Some(manifest),
+                Some(sweep),
+            ) if p.0.is_empty() => Ok(Config {
+                archive,
+                aws,
+                queues,
+                accounts,
+                retention,
+                worker,
+                telemetry,
+                manifest,
+                sweep,
+                discovery,
+            }),
             _ => Err(p.0),
         }
     }
@@ -865,6 +881,8 @@ impl Config {
             manifest: RawManifest {
                 period_secs: self.manifest.period.as_secs(),
             },
+            sweep: self.sweep.to_raw(),
+            discovery: Discovery::to_raw(self.discovery.as_ref()),
         }
     }
 }
@@ -988,11 +1006,12 @@ fn validate_queues(raw: &[RawQueue], p: &mut Problems) -> Vec<Queue> {
     queues
 }
 
-fn validate_accounts(raw: &[RawAccount], p: &mut Problems) -> Vec<Account> {
-    if raw.is_empty() {
+fn validate_accounts(raw: &[RawAccount], discovery: bool, p: &mut Problems) -> Vec<Account> {
+    if raw.is_empty() && !discovery {
         p.add(
             "accounts",
-            "no member account configured; add an [[accounts]] entry per member account",
+            "no member account configured; add an [[accounts]] entry per member account, or \
+             turn on [discovery]",
         );
     }
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();

@@ -56,6 +56,11 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: &'static str,
+}
+
 /// Every metric the worker keeps, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -86,6 +91,16 @@ pub struct Metrics {
     pub manifests_written: Counter,
     pub manifest_entries: Counter,
     pub manifest_failures: Counter,
+    /// Files the sweep found in a member bucket but not in the archive, and archived: each
+    /// is a notification that never came.
+    pub missed_notifications: Family<AccountLabel, Counter>,
+    /// Sweeps, by result: `complete`, `archived` (found missed files), `failed`, `deferred`
+    /// (a backlog on the queues).
+    pub sweeps: Family<ResultLabel, Counter>,
+    /// Organization accounts at the last discovery, by status (`served`, `suspended`,
+    /// `excluded`, `no_trail`, `failed`).
+    pub discovered_accounts: Family<StatusLabel, Gauge>,
+    pub discovery_failures: Counter,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -120,6 +135,10 @@ impl Metrics {
             manifests_written: Counter::default(),
             manifest_entries: Counter::default(),
             manifest_failures: Counter::default(),
+            missed_notifications: Family::default(),
+            sweeps: Family::default(),
+            discovered_accounts: Family::default(),
+            discovery_failures: Counter::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -213,6 +232,26 @@ impl Metrics {
             "trailvault_manifest_failures",
             "Manifests that could not be written (their entries wait for the next attempt)",
             m.manifest_failures.clone(),
+        );
+        registry.register(
+            "trailvault_missed_notifications",
+            "Files the sweep archived that no notification brought (a broken notification setup)",
+            m.missed_notifications.clone(),
+        );
+        registry.register(
+            "trailvault_sweeps",
+            "Reconciliation sweeps of the member buckets' recent files, by result",
+            m.sweeps.clone(),
+        );
+        registry.register(
+            "trailvault_discovered_accounts",
+            "Organization accounts at the last discovery, by status",
+            m.discovered_accounts.clone(),
+        );
+        registry.register(
+            "trailvault_discovery_failures",
+            "Discoveries that could not list the organization",
+            m.discovery_failures.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -14,6 +14,10 @@
 //!   once every queue is empty ([`poll`]);
 //! - the archive bucket is compared with the retention policy at start and on a timer, and
 //!   made equal to it or reported ([`reconcile`]);
+//! - every `sweep.interval` the member buckets' recent files are compared with the archive,
+//!   and what no notification brought is archived and counted as missed ([`sweep`]);
+//! - with discovery on, the organization's accounts are listed on a timer and served as they
+//!   come ([`crate::discovery`]);
 //! - on shutdown, receiving stops at once, in-flight copies get `worker.shutdown_grace`, and
 //!   whatever is left is handed back with visibility 0.
 
@@ -24,19 +28,23 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::Directory;
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::copy::Copier;
+use crate::discovery::Discovery;
 use crate::retention::bucket::{ArchiveBucket, BucketState};
 use crate::telemetry::metrics::Metrics;
 
 pub mod disposition;
 pub mod manifests;
 pub mod message;
+pub mod object;
 pub mod poll;
 pub mod queue;
 pub mod reconcile;
 pub mod summary;
+pub mod sweep;
 
 pub use summary::{Summary, Tally};
 
@@ -74,6 +82,10 @@ pub struct Options {
 /// What every task shares.
 pub struct Ctx {
     pub config: Arc<Config>,
+    /// The member accounts served: configured, and discovered.
+    pub accounts: Arc<Directory>,
+    /// Organization discovery, when on.
+    pub discovery: Option<Arc<Discovery>>,
     pub copier: Copier,
     pub metrics: Arc<Metrics>,
     pub tally: Tally,
@@ -91,6 +103,100 @@ pub struct QueueCtx {
     pub sqs: aws_sdk_sqs::Client,
 }
 
+/// The archiving machinery a run needs, whatever feeds it objects (the queues, the sweep, a
+/// backfill): the copier, the accounts, the manifest writer, the counts.
+pub struct Engine {
+    pub ctx: Arc<Ctx>,
+    manifest_writer: Option<tokio::task::JoinHandle<()>>,
+    discoverer: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl Engine {
+    pub async fn start(
+        config: Arc<Config>,
+        aws: &Aws,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Engine> {
+        let copier = Copier::new(&config, aws).await?;
+        let writer =
+            crate::manifest::Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
+        let (manifest, manifest_writer) = match writer {
+            Some(writer) => {
+                let (entries, inbox) = tokio::sync::mpsc::channel(4096);
+                let task = tokio::spawn(manifests::run(
+                    writer,
+                    inbox,
+                    config.manifest.period,
+                    metrics.clone(),
+                ));
+                (Some(entries), Some(task))
+            }
+            None => {
+                tracing::warn!(
+                    "archive.signing_key is not set: no manifests are written, and `trailvault \
+                     verify` cannot prove the archive complete"
+                );
+                (None, None)
+            }
+        };
+        let accounts = Arc::new(Directory::new(&config));
+        let (discovery, discoverer) = match &config.discovery {
+            Some(settings) => {
+                let discovery = Arc::new(
+                    Discovery::new(
+                        settings.clone(),
+                        &config,
+                        aws,
+                        accounts.clone(),
+                        metrics.clone(),
+                    )
+                    .await,
+                );
+                // The first look before any message, so that discovered accounts' files are
+                // not refused as unknown.
+                discovery.refresh().await;
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(discovery.clone().every(stop.clone()));
+                (Some(discovery), Some((stop, task)))
+            }
+            None => (None, None),
+        };
+        let ctx = Arc::new(Ctx {
+            manifest,
+            visibility: config.worker.visibility_timeout,
+            config,
+            accounts,
+            discovery,
+            copier,
+            metrics,
+            tally: Tally::default(),
+            shutdown,
+        });
+        Ok(Engine {
+            ctx,
+            manifest_writer,
+            discoverer,
+        })
+    }
+
+    /// Stops discovery and writes the last manifest. Every other holder of the context must
+    /// be gone (their manifest entries are what the last manifest lists).
+    pub async fn finish(self) -> anyhow::Result<()> {
+        if let Some((stop, task)) = self.discoverer {
+            stop.cancel();
+            task.await?;
+        }
+        // The last sender of manifest entries goes with the context: the writer lists what
+        // is left, then ends.
+        drop(self.ctx);
+        if let Some(task) = self.manifest_writer {
+            task.await?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs until shutdown (or, with `until_empty`, until the queues are drained); returns what
 /// the run did.
 pub async fn run(
@@ -101,37 +207,8 @@ pub async fn run(
     options: Options,
 ) -> anyhow::Result<Summary> {
     let started = std::time::Instant::now();
-    let copier = Copier::new(&config, aws).await?;
-    let writer =
-        crate::manifest::Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
-    let (manifest, manifest_writer) = match writer {
-        Some(writer) => {
-            let (entries, inbox) = tokio::sync::mpsc::channel(4096);
-            let task = tokio::spawn(manifests::run(
-                writer,
-                inbox,
-                config.manifest.period,
-                metrics.clone(),
-            ));
-            (Some(entries), Some(task))
-        }
-        None => {
-            tracing::warn!(
-                "archive.signing_key is not set: no manifests are written, and `trailvault \
-                 verify` cannot prove the archive complete"
-            );
-            (None, None)
-        }
-    };
-    let ctx = Arc::new(Ctx {
-        manifest,
-        visibility: config.worker.visibility_timeout,
-        config: config.clone(),
-        copier,
-        metrics: metrics.clone(),
-        tally: Tally::default(),
-        shutdown: shutdown.clone(),
-    });
+    let engine = Engine::start(config.clone(), aws, metrics.clone(), shutdown.clone()).await?;
+    let ctx = engine.ctx.clone();
     // The bucket against the retention policy: once before any copy, then on a timer.
     let archive_bucket = Arc::new(ArchiveBucket::new(
         aws.s3(&config.archive.region),
@@ -195,6 +272,17 @@ pub async fn run(
             wait,
         )));
     }
+    // Files no notification brought, found by comparing the member buckets' recent files
+    // with the archive (not while draining: a finite run has no "later" to sweep in).
+    let stop_sweeping = CancellationToken::new();
+    let sweeper = match (config.sweep.interval, options.until_empty) {
+        (Some(_), false) => Some(tokio::spawn(sweep::every(
+            ctx.clone(),
+            queues.clone(),
+            stop_sweeping.clone(),
+        ))),
+        _ => None,
+    };
     let stop_polling = CancellationToken::new();
     let poller = tokio::spawn(poll::poll(
         aws.s3(&config.archive.region),
@@ -210,6 +298,10 @@ pub async fn run(
     for receiver in receivers {
         receiver.await?;
     }
+    stop_sweeping.cancel();
+    if let Some(sweeper) = sweeper {
+        sweeper.await?;
+    }
     tracker.close();
     tracker.wait().await;
     // Every message task has sent its acknowledgement; the acknowledgers drain and end.
@@ -223,12 +315,8 @@ pub async fn run(
     let summary = ctx
         .tally
         .summary(started.elapsed(), poll::dead_letters(&queues).await);
-    // The last sender of manifest entries goes with the context: the writer lists what is
-    // left, then ends.
     drop(ctx);
-    if let Some(task) = manifest_writer {
-        task.await?;
-    }
+    engine.finish().await?;
     Ok(summary)
 }
 

@@ -94,6 +94,49 @@ impl TestStack {
         .expect("delivering CloudTrail files")
     }
 
+    /// The same, with the first digest period starting within the hour after `start`.
+    pub async fn deliver_from(
+        &mut self,
+        start: time::OffsetDateTime,
+        hours: u32,
+        files: u32,
+    ) -> Vec<deliver::TrailReport> {
+        deliver::deliver(
+            &mut self.stack,
+            self.dir.path(),
+            &deliver::Options {
+                start: Some(start),
+                hours,
+                files,
+            },
+        )
+        .await
+        .expect("delivering CloudTrail files")
+    }
+
+    /// Drops every notification waiting on the central queues: files delivered without one.
+    pub async fn drop_notifications(&self) {
+        let sec = self.security().await;
+        for queue in &self.stack.security.queues {
+            sec.sqs(&queue.region)
+                .purge_queue()
+                .queue_url(&queue.url)
+                .send()
+                .await
+                .expect("PurgeQueue on a central queue");
+        }
+        for region in &self.stack.regions {
+            assert_eq!(self.depth(region).await, (0, 0, 0), "{region}: purged");
+        }
+    }
+
+    /// A member account the organization gains now, not in trailvault's configuration.
+    pub async fn add_member(&mut self, external_id: &str) -> trailvault_devstack::state::Member {
+        provision::add_member(&mut self.stack, self.dir.path(), external_id)
+            .await
+            .expect("adding a member account")
+    }
+
     /// The trailvault configuration `devstack up` wrote.
     pub fn config(&self) -> Config {
         Config::load(&self.dir.path().join("trailvault.toml"))
@@ -436,5 +479,104 @@ impl Drop for PrivateEmulator {
             .arg("stop")
             .env("TRAILVAULT_EMULATOR_DIR", self.dir.path())
             .output();
+    }
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The sum of a metric's samples whose labels contain every `filter`.
+pub fn metric(text: &str, name: &str, filters: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name)
+                && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
+        })
+        .filter(|l| filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `trailvault run` in the background, logging JSON; stopped with SIGTERM when dropped.
+pub struct RunningWorker {
+    pub child: std::process::Child,
+    /// Where /healthz and /metrics listen.
+    pub address: String,
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl RunningWorker {
+    pub fn start(mut cmd: std::process::Command) -> RunningWorker {
+        use std::io::BufRead as _;
+        let mut child = cmd
+            .arg("run")
+            .env("TRAILVAULT_LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting the worker");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the worker logs where it listens")
+                .unwrap();
+            let event: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+            if event["message"] == "serving /healthz and /metrics" {
+                break event["address"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep reading stderr (so the worker never blocks on a full pipe), and keep it.
+        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        RunningWorker {
+            child,
+            address,
+            log: Some(log),
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        let (status, text) = http_get(&self.address, "/metrics");
+        assert_eq!(status, 200);
+        text
+    }
+
+    /// SIGTERM, then the exit status and every log line.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.terminate();
+        let log = self.log.take().unwrap().join().unwrap();
+        (status, log)
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        if self.log.is_some() {
+            let _ = self.terminate();
+        }
     }
 }

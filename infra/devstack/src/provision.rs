@@ -117,7 +117,7 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
             pair += 1;
         }
         let member =
-            provision_member(&session, opts, slot, &layout, &deliveries, &security).await?;
+            provision_member(&session, opts, slot, &layout, &deliveries, &security, None).await?;
         members.push(member);
     }
 
@@ -135,6 +135,55 @@ pub async fn up(opts: &Options, dir: &Path) -> anyhow::Result<Stack> {
     write_outputs(&stack, &sec, dir).await?;
     stack.save(dir)?;
     Ok(stack)
+}
+
+/// A member account the organization gains after `up`: created in the organization, set up
+/// like the others (buckets, notifications, reader role), with a CloudTrail trail per bucket
+/// (so that its buckets can be found through CloudTrail), and added to the stack, but not to
+/// trailvault's configuration: that is what organization discovery is for.
+pub async fn add_member(
+    stack: &mut Stack,
+    dir: &Path,
+    external_id: &str,
+) -> anyhow::Result<Member> {
+    let mgmt = Session::management(&stack.endpoint, &stack.management_account).await?;
+    let org = mgmt.organizations();
+    let slot = stack.members.len();
+    let id = create_account(&org, &format!("member-{}", slot + 1), &stack.namespace).await?;
+    let session = mgmt.admin(&id).await;
+    let opts = Options {
+        endpoint: stack.endpoint.clone(),
+        namespace: stack.namespace.clone(),
+        seed: stack.seed,
+        regions: stack.regions.clone(),
+        members: slot + 1,
+        deliveries: vec![Delivery::S3],
+    };
+    let deliveries = vec![Delivery::S3; stack.regions.len()];
+    let member = provision_member(
+        &session,
+        &opts,
+        slot,
+        &Layout::Plain,
+        &deliveries,
+        &stack.security,
+        Some(external_id),
+    )
+    .await?;
+    for bucket in &member.buckets {
+        session
+            .cloudtrail(&bucket.region)
+            .create_trail()
+            .name(format!("{}-{}", member.trail_name, bucket.region))
+            .s3_bucket_name(&bucket.name)
+            .enable_log_file_validation(true)
+            .send()
+            .await
+            .with_context(|| format!("CloudTrail CreateTrail in {id} {}", bucket.region))?;
+    }
+    stack.members.push(member.clone());
+    stack.save(dir)?;
+    Ok(member)
 }
 
 /// An organization of a namespace's own: its management account, a security account and
@@ -594,12 +643,15 @@ async fn provision_member(
     layout: &Layout,
     deliveries: &[Delivery],
     security: &Security,
+    external_id: Option<&str>,
 ) -> anyhow::Result<Member> {
     let account = session.account.clone();
-    let external_id = format!(
-        "tv-{}",
-        &hex::encode(derive_seed(opts.seed, &["external-id", &slot.to_string()]))[..20]
-    );
+    let external_id = external_id.map(str::to_owned).unwrap_or_else(|| {
+        format!(
+            "tv-{}",
+            &hex::encode(derive_seed(opts.seed, &["external-id", &slot.to_string()]))[..20]
+        )
+    });
     let mut buckets = Vec::new();
     for (region, delivery) in opts.regions.iter().zip(deliveries) {
         let name = format!("{}-cloudtrail-{account}-{region}", opts.namespace);
@@ -654,7 +706,9 @@ async fn provision_member(
         .policy_document(
             json!({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": object_arns},
-                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"], "Resource": bucket_arns}
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"], "Resource": bucket_arns},
+                // Organization discovery finds the account's buckets from its trails.
+                {"Effect": "Allow", "Action": "cloudtrail:DescribeTrails", "Resource": "*"}
             ]})
             .to_string(),
         )

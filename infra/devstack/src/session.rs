@@ -117,6 +117,10 @@ impl Session {
         aws_sdk_eventbridge::Client::new(&self.config(region))
     }
 
+    pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::new(&self.config(region))
+    }
+
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.config("us-east-1"))
     }

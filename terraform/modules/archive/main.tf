@@ -589,6 +589,15 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["sts:AssumeRole"]
     resources = [local.readers]
   }
+
+  dynamic "statement" {
+    for_each = var.organizations_role_arn == null ? [] : [1]
+    content {
+      sid       = "ListOrganization"
+      actions   = ["sts:AssumeRole"]
+      resources = [var.organizations_role_arn]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "worker" {

@@ -113,6 +113,17 @@ variable "reader_role_name" {
   default     = "trailvault-reader"
 }
 
+variable "organizations_role_arn" {
+  description = "For trailvault's organization discovery: the role (in the management account, or a delegated administrator) that may call organizations:ListAccounts; the worker may assume it. Null: no discovery through a role."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organizations_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", var.organizations_role_arn))
+    error_message = "organizations_role_arn must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)."
+  }
+}
+
 variable "reconcile" {
   description = "trailvault's retention.reconcile: \"enforce\" lets the worker change the bucket's lifecycle and default retention (to keep them equal to its policy); \"report\" (when this module owns them) gives it read access only."
   type        = string

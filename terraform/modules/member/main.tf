@@ -46,6 +46,14 @@ data "aws_iam_policy_document" "read" {
     resources = [for b in local.buckets : "${b}/*"]
   }
 
+  # Organization discovery finds the account's trail buckets from its trails. DescribeTrails
+  # also returns the shadow copies of other regions' trails, whose ARNs are not known here.
+  statement {
+    sid       = "FindTrailBuckets"
+    actions   = ["cloudtrail:DescribeTrails"]
+    resources = ["*"]
+  }
+
   dynamic "statement" {
     for_each = length(local.keys) > 0 ? [1] : []
     content {

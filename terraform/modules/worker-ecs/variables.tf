@@ -145,6 +145,18 @@ variable "config" {
       shutdown_grace_secs     = optional(number, 25)
     }), {})
     manifest_period_secs = optional(number, 3600)
+    sweep = optional(object({
+      interval_secs = optional(number, 900)
+      window_secs   = optional(number, 7200)
+      min_age_secs  = optional(number, 300)
+    }), {})
+    discovery = optional(object({
+      organizations_role_arn = optional(string)
+      reader_role_arn        = optional(string, "arn:aws:iam::{account}:role/trailvault-reader")
+      external_id            = string
+      interval_secs          = optional(number, 300)
+      exclude                = optional(list(string), [])
+    }))
   })
   sensitive = true
 }

@@ -1,0 +1,148 @@
+//! `trailvault backfill [--account A] [--region R] [--since T] [--until T] [--dry-run]`:
+//! archive the member buckets' CloudTrail files that the archive lacks, through the worker's
+//! own archiving path. Resumable: a rerun does only what is left.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use time::OffsetDateTime;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::warn;
+
+use crate::aws::Aws;
+use crate::backfill::{self, Mode, Scope, Summary};
+use crate::cli::ConfigOption;
+use crate::commands::progress_bar;
+use crate::commands::verify::parse_time;
+use crate::config::Region;
+use crate::inventory::Window;
+use crate::telemetry::metrics::Metrics;
+use crate::worker::{Engine, Shutdown};
+
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub config: ConfigOption,
+    /// Only this member account (id or configured name).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// Only files recording this region's activity; repeat for several. Default: all.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Only files from this time on, by the time in their name (RFC 3339, or a date
+    /// YYYY-MM-DD). Default: the oldest there is.
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<OffsetDateTime>,
+    /// Only files before this time (RFC 3339, or a date YYYY-MM-DD: up to the end of that
+    /// day). Default: now.
+    #[arg(long, value_parser = parse_until)]
+    pub until: Option<OffsetDateTime>,
+    /// List and compare only: say what would be archived, archive nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let (config, source) = args.config.load()?;
+    for (i, region) in args.regions.iter().enumerate() {
+        if let Err(e) = Region::parse(region) {
+            bail!("--region {region} (#{}): {e}", i + 1);
+        }
+    }
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        if since >= until {
+            bail!("--since {since} is not before --until {until}: nothing would be in scope");
+        }
+    }
+    let config = Arc::new(config);
+    let aws = Aws::load(&config.aws).await;
+    let shutdown = Shutdown::default();
+    let engine = Engine::start(
+        config.clone(),
+        &aws,
+        Arc::new(Metrics::new()),
+        shutdown.clone(),
+    )
+    .await?;
+    let ctx = engine.ctx.clone();
+
+    let account = match &args.account {
+        None => None,
+        Some(asked) => {
+            let accounts = ctx.accounts.snapshot();
+            match accounts
+                .iter()
+                .find(|a| a.id.as_str() == asked || a.name == *asked)
+            {
+                Some(a) => Some(a.id.clone()),
+                None => bail!(
+                    "--account {asked}: no such account in {source} (by id or name){}; \
+                     `trailvault config check` lists them",
+                    if config.discovery.is_some() {
+                        ", nor among the accounts discovery found"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+        }
+    };
+    let scope = Scope {
+        account,
+        regions: args.regions.clone(),
+        window: Window {
+            since: args.since,
+            until: Some(args.until.unwrap_or_else(OffsetDateTime::now_utc)),
+        },
+        written_before: None,
+        dry_run: args.dry_run,
+    };
+
+    // Ctrl-C: no new copies; those running finish and are listed in the manifest.
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+        warn!("stopping: no new copies; the ones running finish. Rerun to do what is left");
+        stopping.stop_receiving.cancel();
+    });
+
+    let started = std::time::Instant::now();
+    let bar = progress_bar("backfill");
+    let report = backfill::pass(&ctx, &scope, Mode::Backfill, &bar).await;
+    let elapsed = started.elapsed();
+    drop(ctx);
+    engine.finish().await?;
+    print!(
+        "{}",
+        Summary {
+            report: &report,
+            dry_run: args.dry_run,
+            elapsed,
+        }
+    );
+    Ok(if report.failed() > 0 || shutdown.stopping() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
+    parse_time(s, false)
+}
+
+/// A date means up to the end of that day: the next midnight, exclusive.
+fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
+    let t = parse_time(s, false)?;
+    if s.len() == 10 {
+        Ok(t + time::Duration::DAY)
+    } else {
+        Ok(t)
+    }
+}

@@ -1,0 +1,186 @@
+//! One object, whoever brought it (a notification, the sweep, a backfill): route, copy,
+//! check, count, log, and list it for the manifest. The one implementation of archiving.
+
+use std::time::Instant;
+
+use time::OffsetDateTime;
+use tracing::{error, info, warn};
+
+use super::disposition::ObjectResult;
+use super::Ctx;
+use crate::copy::Outcome;
+use crate::manifest::Entry;
+use crate::notification::ObjectRef;
+use crate::routing::{self, Refusal};
+use crate::telemetry::metrics::{AccountLabel, ObjectLabels, ReasonLabel};
+
+/// How archiving one object ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archival {
+    pub result: ObjectResult,
+    /// How the copy ended, when it did.
+    pub outcome: Option<Outcome>,
+    pub bytes: u64,
+    /// Why it failed, when it did (the metrics' reason label).
+    pub reason: Option<&'static str>,
+}
+
+impl Archival {
+    fn failed(result: ObjectResult, reason: &'static str) -> Archival {
+        Archival {
+            result,
+            outcome: None,
+            bytes: 0,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// Routes, copies and checks one object, then counts, logs and lists it for the manifest.
+pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
+    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
+    let mut accounts = ctx.accounts.snapshot();
+    let mut routed = routing::route_among(&accounts, &ctx.config.archive.key_prefix, object);
+    if let (Err(Refusal::UnknownBucket { .. }), Some(discovery)) = (&routed, &ctx.discovery) {
+        // A bucket of an account the organization gained since the last look, perhaps.
+        discovery.refresh_soon().await;
+        accounts = ctx.accounts.snapshot();
+        routed = routing::route_among(&accounts, &ctx.config.archive.key_prefix, object);
+    }
+    let route = match routed {
+        Ok(route) => route,
+        Err(refusal) => {
+            warn!(bucket, key, reason = refusal.label(), error = %refusal, "refused");
+            ctx.metrics
+                .failures
+                .get_or_create(&ReasonLabel {
+                    reason: refusal.label(),
+                })
+                .inc();
+            ctx.tally.failure(refusal.label());
+            // With discovery on, an unknown bucket may belong to an account the organization
+            // is gaining: the message comes back after its visibility timeout, and reaches
+            // the dead-letter queue by redrive if the bucket stays unknown.
+            let result = match (&refusal, &ctx.discovery) {
+                (Refusal::UnknownBucket { .. }, Some(_)) => ObjectResult::Retry,
+                _ => ObjectResult::Park,
+            };
+            return Archival::failed(result, refusal.label());
+        }
+    };
+    let account = route.account.name.as_str();
+    let started = Instant::now();
+    match ctx.copier.copy(&route, object).await {
+        Ok(copied) => {
+            ctx.metrics
+                .copy_seconds
+                .observe(started.elapsed().as_secs_f64());
+            if let Some(at) = object.event_time {
+                let lag = (OffsetDateTime::now_utc() - at).as_seconds_f64();
+                ctx.metrics.lag_seconds.observe(lag.max(0.0));
+            }
+            ctx.metrics
+                .objects
+                .get_or_create(&ObjectLabels {
+                    account: account.to_owned(),
+                    kind: kind_label(route.kind),
+                    outcome: copied.outcome.label(),
+                })
+                .inc();
+            let written = copied.outcome != Outcome::Duplicate;
+            if written {
+                ctx.metrics
+                    .archived_bytes
+                    .get_or_create(&AccountLabel {
+                        account: account.to_owned(),
+                    })
+                    .inc_by(copied.bytes);
+            }
+            if copied.lock_repaired {
+                ctx.metrics.lock_repairs.inc();
+            }
+            if written && copied.quarantine.is_some() {
+                ctx.metrics
+                    .quarantined
+                    .get_or_create(&AccountLabel {
+                        account: account.to_owned(),
+                    })
+                    .inc();
+            }
+            ctx.tally
+                .copied(account, route.bucket.region.as_str(), &copied);
+            if let Some(manifest) = &ctx.manifest {
+                let entry = Entry {
+                    archive_key: route.archive_key.clone(),
+                    version_id: copied
+                        .version_id
+                        .clone()
+                        .unwrap_or_else(|| "null".to_owned()),
+                    sha256: copied.sha256.clone(),
+                    size: copied.bytes,
+                    source_bucket: object.bucket.clone(),
+                    source_key: object.key.clone(),
+                    source_version_id: copied.source_version_id.clone(),
+                    account: route.account.id.to_string(),
+                    archived_at: copied.archived_at.clone(),
+                    outcome: copied.outcome.label().to_owned(),
+                };
+                // Only fails once the writer is gone, which happens after every copy ended.
+                let _ = manifest.send(entry).await;
+            }
+            let version_id = copied.version_id.as_deref().unwrap_or("null");
+            match (&copied.outcome, &copied.quarantine) {
+                (Outcome::Duplicate, _) => info!(
+                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    sha256 = %copied.sha256, "already archived with the same SHA-256; nothing written"
+                ),
+                (Outcome::Conflict, _) => warn!(
+                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    sha256 = %copied.sha256, bytes = copied.bytes,
+                    "the archive held different bytes at this key; archived as a new version"
+                ),
+                (Outcome::Archived, Some(reason)) => warn!(
+                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    sha256 = %copied.sha256, bytes = copied.bytes, reason = %reason,
+                    "archived byte-exact but quarantined: not a valid CloudTrail log file"
+                ),
+                (Outcome::Archived, None) => info!(
+                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    sha256 = %copied.sha256, bytes = copied.bytes, "archived"
+                ),
+            }
+            Archival {
+                result: ObjectResult::Done,
+                outcome: Some(copied.outcome),
+                bytes: copied.bytes,
+                reason: None,
+            }
+        }
+        Err(e) => {
+            ctx.metrics
+                .failures
+                .get_or_create(&ReasonLabel { reason: e.label() })
+                .inc();
+            ctx.tally.failure(e.label());
+            if e.is_retryable() {
+                warn!(account, bucket, key, reason = e.label(), error = %e, "copy failed; will retry");
+                Archival::failed(ObjectResult::Retry, e.label())
+            } else {
+                error!(
+                    account, bucket, key, reason = e.label(), error = %e,
+                    "copy failed and retrying will not help; the message goes to the dead-letter queue"
+                );
+                Archival::failed(ObjectResult::Park, e.label())
+            }
+        }
+    }
+}
+
+fn kind_label(kind: crate::cloudtrail::key::FileKind) -> &'static str {
+    use crate::cloudtrail::key::FileKind;
+    match kind {
+        FileKind::Log => "log",
+        FileKind::Digest => "digest",
+        FileKind::Insight => "insight",
+    }
+}
