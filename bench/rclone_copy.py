@@ -29,6 +29,21 @@ def credentials(account, base):
     return devstack_identity.credentials(endpoint, account, base, "rclone")
 
 
+def remote(name, creds, region):
+    """An rclone S3 remote, configured through its environment variables."""
+    prefix = f"RCLONE_CONFIG_{name}_"
+    return {
+        prefix + "TYPE": "s3",
+        prefix + "PROVIDER": "Other",
+        prefix + "ENDPOINT": endpoint,
+        prefix + "REGION": region,
+        prefix + "FORCE_PATH_STYLE": "true",
+        prefix + "ACCESS_KEY_ID": creds["aws_access_key_id"],
+        prefix + "SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+        prefix + "SESSION_TOKEN": creds["aws_session_token"],
+    }
+
+
 root = devstack_identity.ROOT
 management = credentials(state["management_account"], root)
 security = credentials(state["security"]["account"], management)

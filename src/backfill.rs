@@ -192,9 +192,9 @@ fn count(r: &mut Report, done: &Archival) {
 fn update(report: &Mutex<Report>, progress: &ProgressBar, f: impl FnOnce(&mut Report)) {
     let mut r = report.lock().expect("report lock");
     f(&mut r);
+    progress.set_position(r.listed);
     progress.set_message(format!(
-        "{} files in {} days: {} present, {} archived ({}), {} failed",
-        r.listed,
+        "files compared in {} day folders: {} present, {} archived ({}), {} failed",
         r.days,
         r.present,
         r.archived,
