@@ -202,8 +202,8 @@ impl Discovery {
                     warn!(
                         account_id = %id, account = %account.name,
                         "account is no longer in the organization; still served with its \
-                         known buckets (remove it from the archive's scope by adding it to \
-                         discovery.exclude)"
+                         known buckets until the worker restarts (list it in [[accounts]] to \
+                         keep archiving it after that)"
                     );
                 }
                 *status = "left";
