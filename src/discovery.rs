@@ -304,25 +304,34 @@ impl Discovery {
             let Ok(name) = BucketName::parse(&bucket) else {
                 continue;
             };
-            // Once per bucket: a bucket never moves region.
-            let location = clients
+            // Once per bucket: a bucket never moves region. One that cannot be read is
+            // reported and skipped; the account's other buckets are still served.
+            let location = match clients
                 .s3(&self.regions[0])
                 .get_bucket_location()
                 .bucket(&bucket)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetBucketLocation on trail bucket {bucket} as {} failed: {}; the \
-                         reader role needs s3:GetBucketLocation on it (a trail writing to \
-                         another account's bucket is archived through that account)",
-                        account.reader_role_arn,
-                        Failure::from_sdk(&e).detail
-                    )
-                })?;
+            {
+                Ok(location) => location,
+                Err(e) => {
+                    warn!(
+                        account_id = %id, account = %account.name, bucket = %bucket,
+                        error = %Failure::from_sdk(&e).detail,
+                        "a trail of the discovered account writes to a bucket its reader role \
+                         cannot locate; not served. The reader role needs s3:GetBucketLocation \
+                         on it; a trail writing to another account's bucket is archived \
+                         through that account"
+                    );
+                    continue;
+                }
+            };
             let region = bucket_region(location.location_constraint().map(|c| c.as_str()));
-            let region =
-                Region::parse(&region).map_err(|e| format!("trail bucket {bucket}: {e}"))?;
+            let Ok(region) = Region::parse(&region) else {
+                warn!(account_id = %id, bucket = %bucket, region = %region,
+                    "trail bucket in a region trailvault does not know; not served");
+                continue;
+            };
             account.buckets.push(SourceBucket { name, region });
         }
         Ok(account)
