@@ -104,7 +104,9 @@ pub async fn pass(ctx: &Arc<Ctx>, scope: &Scope, mode: Mode, progress: &Progress
                 break;
             }
             update(&report, progress, |r| r.buckets += 1);
-            let days = match bucket_days(ctx, account, bucket, scope).await {
+            // One client per bucket, in the bucket's region, as the account's reader role.
+            let s3 = ctx.copier.members().get(account).await.s3(&bucket.region);
+            let days = match bucket_days(&s3, account, bucket, scope).await {
                 Ok(days) => days,
                 Err(failure) => {
                     listing_failed(&report, progress, account, bucket, "", &failure);
@@ -115,13 +117,14 @@ pub async fn pass(ctx: &Arc<Ctx>, scope: &Scope, mode: Mode, progress: &Progress
                 if ctx.shutdown.stopping() {
                     break;
                 }
-                let missing = match compare_day(ctx, account, bucket, &day, scope, &report).await {
-                    Ok(missing) => missing,
-                    Err(failure) => {
-                        listing_failed(&report, progress, account, bucket, &day, &failure);
-                        continue;
-                    }
-                };
+                let missing =
+                    match compare_day(ctx, &s3, account, bucket, &day, scope, &report).await {
+                        Ok(missing) => missing,
+                        Err(failure) => {
+                            listing_failed(&report, progress, account, bucket, &day, &failure);
+                            continue;
+                        }
+                    };
                 update(&report, progress, |_| ());
                 if scope.dry_run {
                     continue;
@@ -230,17 +233,16 @@ fn listing_failed(
 
 /// The day folders of a bucket in scope.
 async fn bucket_days(
-    ctx: &Ctx,
+    s3: &aws_sdk_s3::Client,
     account: &Account,
     bucket: &SourceBucket,
     scope: &Scope,
 ) -> Result<Vec<String>, Failure> {
-    let s3 = ctx.copier.members().get(account).await.s3(&bucket.region);
     let mut days = Vec::new();
-    for root in inventory::roots(&s3, bucket.name.as_str(), account.id.as_str()).await? {
+    for root in inventory::roots(s3, bucket.name.as_str(), account.id.as_str()).await? {
         days.extend(
             inventory::days(
-                &s3,
+                s3,
                 bucket.name.as_str(),
                 &root,
                 &scope.regions,
@@ -255,14 +257,14 @@ async fn bucket_days(
 /// One day folder: the files in scope that the archive lacks (or holds with another size).
 async fn compare_day(
     ctx: &Ctx,
+    s3: &aws_sdk_s3::Client,
     account: &Account,
     bucket: &SourceBucket,
     day: &str,
     scope: &Scope,
     report: &Mutex<Report>,
 ) -> Result<Vec<Listed>, Failure> {
-    let s3 = ctx.copier.members().get(account).await.s3(&bucket.region);
-    let source = listing::objects(&s3, bucket.name.as_str(), day).await?;
+    let source = listing::objects(s3, bucket.name.as_str(), day).await?;
     let in_scope: Vec<Listed> = source
         .into_iter()
         .filter(|o| {
@@ -270,7 +272,7 @@ async fn compare_day(
                 return false;
             };
             parsed.account == account.id.as_str()
-                && inventory::stamp_time(parsed.timestamp).is_some_and(|t| scope.window.contains(t))
+                && parsed.time().is_some_and(|t| scope.window.contains(t))
                 && scope.written_before.is_none_or(|before| {
                     o.last_modified
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())

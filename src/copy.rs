@@ -23,6 +23,7 @@
 //!    then is the copy done.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
@@ -200,7 +201,7 @@ pub struct Copier {
     /// The archive key's ARN, resolved once: what S3 reports back on every object.
     kms_key_arn: String,
     lock: Lock,
-    members: Members,
+    members: Arc<Members>,
 }
 
 /// An archived version, as `HeadObject` shows it.
@@ -237,7 +238,7 @@ impl Copier {
             bucket: config.archive.bucket.to_string(),
             kms_key_arn,
             lock: config.retention.lock,
-            members: Members::new(aws, home),
+            members: Arc::new(Members::new(aws, home)),
         })
     }
 
@@ -247,7 +248,7 @@ impl Copier {
     }
 
     /// The member accounts' clients (the same ones every copy reads through).
-    pub fn members(&self) -> &Members {
+    pub fn members(&self) -> &Arc<Members> {
         &self.members
     }
 

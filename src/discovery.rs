@@ -28,9 +28,9 @@ const MIN_SPACING: Duration = Duration::from_secs(5);
 pub struct Discovery {
     settings: config::Discovery,
     configured: Vec<Account>,
-    key_prefix_archive_bucket: String,
+    archive_bucket: String,
     organizations: aws_sdk_organizations::Client,
-    members: Members,
+    members: Arc<Members>,
     /// The queue regions: where trails are looked for.
     regions: Vec<Region>,
     accounts: Arc<Directory>,
@@ -46,22 +46,17 @@ struct State {
 }
 
 impl Discovery {
+    /// `members` are the copier's: a discovered account's role is assumed once, for finding
+    /// its buckets and copying from them alike.
     pub async fn new(
         settings: config::Discovery,
         config: &Config,
         aws: &Aws,
+        members: Arc<Members>,
         accounts: Arc<Directory>,
         metrics: Arc<Metrics>,
     ) -> Discovery {
-        // Organizations has one endpoint, in us-east-1 (aws partition).
-        let org_region = Region::parse("us-east-1").expect("a valid region");
-        let organizations = match &settings.organizations_role_arn {
-            Some(role) => aws_sdk_organizations::Client::new(
-                &aws.assumed(role, None, &config.archive.region, &org_region)
-                    .await,
-            ),
-            None => aws.organizations(&org_region),
-        };
+        let organizations = organizations(&settings, aws, &config.archive.region).await;
         let mut regions: Vec<Region> = config
             .queues
             .iter()
@@ -74,9 +69,9 @@ impl Discovery {
         regions.dedup();
         Discovery {
             configured: config.accounts.clone(),
-            key_prefix_archive_bucket: config.archive.bucket.to_string(),
+            archive_bucket: config.archive.bucket.to_string(),
             organizations,
-            members: Members::new(aws, &config.archive.region),
+            members,
             regions,
             accounts,
             metrics,
@@ -293,7 +288,7 @@ impl Discovery {
             .configured
             .iter()
             .flat_map(|a| a.buckets.iter().map(|b| b.name.as_str()))
-            .chain([self.key_prefix_archive_bucket.as_str()])
+            .chain([self.archive_bucket.as_str()])
             .collect();
         for bucket in trail_buckets {
             if claimed.contains(bucket.as_str())
@@ -335,6 +330,23 @@ impl Discovery {
             account.buckets.push(SourceBucket { name, region });
         }
         Ok(account)
+    }
+}
+
+/// The Organizations client discovery lists accounts with: through
+/// `discovery.organizations_role_arn` when set, else as the worker itself. (Organizations has
+/// one endpoint, in us-east-1.)
+pub async fn organizations(
+    settings: &config::Discovery,
+    aws: &Aws,
+    sts_region: &Region,
+) -> aws_sdk_organizations::Client {
+    let us_east_1 = Region::parse("us-east-1").expect("a valid region");
+    match &settings.organizations_role_arn {
+        Some(role) => aws_sdk_organizations::Client::new(
+            &aws.assumed(role, None, sts_region, &us_east_1).await,
+        ),
+        None => aws.organizations(&us_east_1),
     }
 }
 

@@ -6,7 +6,7 @@
 //! [prefix/]AWSLogs/[o-ID/]ACCOUNT/{CloudTrail,CloudTrail-Digest,CloudTrail-Insight}/REGION/YYYY/MM/DD/
 //! ```
 
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time};
+use time::{Date, Duration, Month, OffsetDateTime};
 
 use crate::aws::listing;
 use crate::aws::Failure;
@@ -199,31 +199,6 @@ fn date(year: i32, month: i32, day: i32) -> Option<Date> {
     Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()
 }
 
-/// The time in a CloudTrail file name: `YYYYMMDDTHHmmZ` (logs, insights) or
-/// `YYYYMMDDTHHMMSSZ` (digests).
-pub fn stamp_time(stamp: &str) -> Option<OffsetDateTime> {
-    let s = stamp.strip_suffix('Z')?;
-    let (day, clock) = s.split_once('T')?;
-    let n = |s: &str| -> Option<i32> {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    if day.len() != 8 || !(clock.len() == 4 || clock.len() == 6) {
-        return None;
-    }
-    let date = date(n(&day[..4])?, n(&day[4..6])?, n(&day[6..])?)?;
-    let seconds = if clock.len() == 6 { n(&clock[4..])? } else { 0 };
-    let time = Time::from_hms(
-        u8::try_from(n(&clock[..2])?).ok()?,
-        u8::try_from(n(&clock[2..4])?).ok()?,
-        u8::try_from(seconds).ok()?,
-    )
-    .ok()?;
-    Some(PrimitiveDateTime::new(date, time).assume_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -263,26 +238,6 @@ mod tests {
         assert!(long.meets(date(2025, 6, 1).unwrap(), date(2025, 7, 1).unwrap()));
         assert!(!long.meets(date(2026, 1, 1).unwrap(), date(2026, 2, 1).unwrap()));
         assert!(!long.meets(date(2024, 12, 1).unwrap(), date(2025, 1, 1).unwrap()));
-    }
-
-    #[test]
-    fn file_name_times() {
-        assert_eq!(
-            stamp_time("20261130T0105Z"),
-            Some(datetime!(2026-11-30 01:05 UTC))
-        );
-        assert_eq!(
-            stamp_time("20261130T010559Z"),
-            Some(datetime!(2026-11-30 01:05:59 UTC))
-        );
-        for bad in [
-            "20261130T01Z",
-            "20261330T0105Z",
-            "2026113OT0105Z",
-            "20261130T0105",
-        ] {
-            assert_eq!(stamp_time(bad), None, "{bad}");
-        }
     }
 
     #[test]

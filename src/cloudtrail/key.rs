@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
 /// What a CloudTrail object holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
@@ -246,6 +248,39 @@ fn is_timestamp(s: &str, len: usize) -> bool {
         && s.ends_with('Z')
 }
 
+impl CloudTrailKey<'_> {
+    /// The time in the file name (UTC).
+    pub fn time(&self) -> Option<OffsetDateTime> {
+        stamp_time(self.timestamp)
+    }
+}
+
+/// The time in a CloudTrail file name: `YYYYMMDDTHHmmZ` (logs, insights) or
+/// `YYYYMMDDTHHMMSSZ` (digests).
+pub fn stamp_time(stamp: &str) -> Option<OffsetDateTime> {
+    let s = stamp.strip_suffix('Z')?;
+    let (day, clock) = s.split_once('T')?;
+    if day.len() != 8 || !(clock.len() == 4 || clock.len() == 6) {
+        return None;
+    }
+    let n = |s: &str| -> Option<u16> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let byte = |s: &str| n(s).and_then(|v| u8::try_from(v).ok());
+    let month = Month::try_from(byte(&day[4..6])?).ok()?;
+    let date = Date::from_calendar_date(i32::from(n(&day[..4])?), month, byte(&day[6..])?).ok()?;
+    let seconds = if clock.len() == 6 {
+        byte(&clock[4..])?
+    } else {
+        0
+    };
+    let time = Time::from_hms(byte(&clock[..2])?, byte(&clock[2..4])?, seconds).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +342,28 @@ mod tests {
         ];
         for key in bad {
             assert!(parse(&key).is_err(), "accepted {key:?}");
+        }
+    }
+
+    #[test]
+    fn file_name_times() {
+        use time::macros::datetime;
+        assert_eq!(
+            stamp_time("20261101T0105Z"),
+            Some(datetime!(2026-11-01 01:05:00 UTC))
+        );
+        assert_eq!(
+            stamp_time("20261101T014922Z"),
+            Some(datetime!(2026-11-01 01:49:22 UTC))
+        );
+        assert_eq!(stamp_time("2026110"), None);
+        for bad in [
+            "20261130T01Z",
+            "20261330T0105Z",
+            "2026113OT0105Z",
+            "20261130T0105",
+        ] {
+            assert_eq!(stamp_time(bad), None, "{bad}");
         }
     }
 }

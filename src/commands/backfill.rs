@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use time::OffsetDateTime;
-use tokio::signal::unix::{signal, SignalKind};
-use tracing::warn;
 
 use crate::aws::Aws;
 use crate::backfill::{self, Mode, Scope, Summary};
 use crate::cli::ConfigOption;
 use crate::commands::progress_bar;
-use crate::commands::verify::parse_time;
+use crate::commands::run::watch_signals;
+use crate::commands::verify::{parse_time, parse_when};
 use crate::config::Region;
 use crate::inventory::Window;
 use crate::telemetry::metrics::Metrics;
@@ -32,7 +31,7 @@ pub struct BackfillArgs {
     pub regions: Vec<String>,
     /// Only files from this time on, by the time in their name (RFC 3339, or a date
     /// YYYY-MM-DD). Default: the oldest there is.
-    #[arg(long, value_parser = parse_since)]
+    #[arg(long, value_parser = parse_when)]
     pub since: Option<OffsetDateTime>,
     /// Only files before this time (RFC 3339, or a date YYYY-MM-DD: up to the end of that
     /// day). Default: now.
@@ -100,17 +99,12 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     };
 
     // Ctrl-C: no new copies; those running finish and are listed in the manifest.
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let stopping = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {},
-            _ = term.recv() => {},
-        }
-        warn!("stopping: no new copies; the ones running finish. Rerun to do what is left");
-        stopping.stop_receiving.cancel();
-    });
+    watch_signals(
+        shutdown.clone(),
+        config.worker.shutdown_grace,
+        "stopping: no new copies; the ones running finish. Rerun to do what is left",
+        "second signal: exiting now; rerun to do what is left",
+    )?;
 
     let started = std::time::Instant::now();
     let bar = progress_bar("backfill");
@@ -131,10 +125,6 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
-    parse_time(s, false)
 }
 
 /// A date means up to the end of that day: the next midnight, exclusive.

@@ -354,13 +354,7 @@ pub async fn connect(config: &Config, aws: &Aws) -> Vec<Check> {
         }
     }
     if let Some(discovery) = &config.discovery {
-        let us_east_1 = crate::config::Region::parse("us-east-1").expect("a valid region");
-        let organizations = match &discovery.organizations_role_arn {
-            Some(role) => {
-                aws_sdk_organizations::Client::new(&aws.assumed(role, None, home, &us_east_1).await)
-            }
-            None => aws.organizations(&us_east_1),
-        };
+        let organizations = crate::discovery::organizations(discovery, aws, home).await;
         let through = discovery
             .organizations_role_arn
             .as_ref()

@@ -23,7 +23,11 @@ pub struct HealthcheckArgs {
 
 /// Exit 0 when `/healthz` answers 200; 1, with the reason, otherwise.
 pub fn run(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    match ask(args.address, Duration::from_secs(args.timeout_secs.max(1))) {
+    match get(
+        args.address,
+        "/healthz",
+        Duration::from_secs(args.timeout_secs.max(1)),
+    ) {
         Ok((200, _)) => Ok(ExitCode::SUCCESS),
         Ok((status, body)) => {
             eprintln!(
@@ -44,14 +48,14 @@ pub fn run(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One HTTP/1.0 GET: the status and the body.
-fn ask(address: SocketAddr, timeout: Duration) -> std::io::Result<(u16, String)> {
+/// One HTTP/1.0 GET of the worker's listener: the status and the body (at most 1 MiB).
+pub fn get(address: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())?;
     let mut response = String::new();
-    stream.take(64 * 1024).read_to_string(&mut response)?;
+    stream.take(1024 * 1024).read_to_string(&mut response)?;
     let status = response
         .split_whitespace()
         .nth(1)

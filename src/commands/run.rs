@@ -36,7 +36,12 @@ pub async fn run(args: RunArgs, log_format: Option<LogFormat>) -> anyhow::Result
     let server = tokio::spawn(http::serve(listener, metrics.clone(), stop_http.clone()));
 
     let shutdown = Shutdown::default();
-    watch_signals(shutdown.clone(), config.worker.shutdown_grace)?;
+    watch_signals(
+        shutdown.clone(),
+        config.worker.shutdown_grace,
+        "stopping: no new messages; in-flight copies may finish within the grace period",
+        "second signal: exiting now; unfinished messages come back when their visibility ends",
+    )?;
 
     let aws = Aws::load(&config.aws).await;
     info!(
@@ -75,8 +80,13 @@ pub async fn run(args: RunArgs, log_format: Option<LogFormat>) -> anyhow::Result
 }
 
 /// The first SIGTERM or SIGINT stops receiving and starts the grace period; a second one ends
-/// the process at once.
-fn watch_signals(shutdown: Shutdown, grace: std::time::Duration) -> anyhow::Result<()> {
+/// the process at once. `first` and `second` say what each means for the command.
+pub(crate) fn watch_signals(
+    shutdown: Shutdown,
+    grace: std::time::Duration,
+    first: &'static str,
+    second: &'static str,
+) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
@@ -84,20 +94,13 @@ fn watch_signals(shutdown: Shutdown, grace: std::time::Duration) -> anyhow::Resu
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        info!(
-            signal = name,
-            grace_secs = grace.as_secs(),
-            "stopping: no new messages; in-flight copies may finish within the grace period"
-        );
+        info!(signal = name, grace_secs = grace.as_secs(), "{first}");
         shutdown.begin(grace);
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        warn!(
-            signal = name,
-            "second signal: exiting now; unfinished messages come back when their visibility ends"
-        );
+        warn!(signal = name, "{second}");
         std::process::exit(130);
     });
     Ok(())

@@ -148,7 +148,7 @@ fn print(report: &Report) {
     );
 }
 
-fn parse_when(s: &str) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_when(s: &str) -> Result<OffsetDateTime, String> {
     parse_time(s, false)
 }
 

@@ -458,7 +458,7 @@ impl Verifier {
             account: k.account.to_owned(),
             region: k.region.to_owned(),
             kind: k.kind,
-            at: parse_compact(k.timestamp),
+            at: k.time(),
             trail: k
                 .trail
                 .map(|t| (t.name.to_owned(), t.home_region.to_owned())),
@@ -944,43 +944,11 @@ fn parse_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-/// `YYYYMMDDTHHmmZ` or `YYYYMMDDTHHMMSSZ`.
-fn parse_compact(s: &str) -> Option<OffsetDateTime> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let n = |a: usize, b: usize| digits.get(a..b)?.parse::<u32>().ok();
-    let date = time::Date::from_calendar_date(
-        n(0, 4)? as i32,
-        time::Month::try_from(n(4, 6)? as u8).ok()?,
-        n(6, 8)? as u8,
-    )
-    .ok()?;
-    let t = time::Time::from_hms(
-        n(8, 10)? as u8,
-        n(10, 12)? as u8,
-        n(12, 14).unwrap_or(0) as u8,
-    )
-    .ok()?;
-    Some(date.with_time(t).assume_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
 
     use super::*;
-
-    #[test]
-    fn cloudtrail_timestamps() {
-        assert_eq!(
-            parse_compact("20261101T0105Z"),
-            Some(datetime!(2026-11-01 01:05:00 UTC))
-        );
-        assert_eq!(
-            parse_compact("20261101T014922Z"),
-            Some(datetime!(2026-11-01 01:49:22 UTC))
-        );
-        assert_eq!(parse_compact("2026110"), None);
-    }
 
     #[test]
     fn a_scope_takes_what_it_names() {

@@ -148,6 +148,7 @@ impl Engine {
                         settings.clone(),
                         &config,
                         aws,
+                        copier.members().clone(),
                         accounts.clone(),
                         metrics.clone(),
                     )

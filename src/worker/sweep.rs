@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::{Ctx, QueueCtx};
 use crate::backfill::{self, Mode, Scope};
 use crate::inventory::Window;
-use crate::telemetry::metrics::ResultLabel;
+use crate::telemetry::metrics::{QueueState, ResultLabel};
 
 pub async fn every(ctx: Arc<Ctx>, queues: Vec<Arc<QueueCtx>>, stop: CancellationToken) {
     let Some(interval) = ctx.config.sweep.interval else {
@@ -27,7 +27,7 @@ pub async fn every(ctx: Arc<Ctx>, queues: Vec<Arc<QueueCtx>>, stop: Cancellation
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        if let Some(backlog) = backlog(&ctx, &queues).await {
+        if let Some(backlog) = backlog(&ctx, &queues) {
             info!(
                 backlog,
                 "sweep put off: the queues hold a backlog, whose files are not missed, only late"
@@ -94,25 +94,21 @@ pub async fn once(ctx: &Arc<Ctx>) -> backfill::Report {
     report
 }
 
-/// Messages waiting on the queues, when more than this replica takes in at once.
-async fn backlog(ctx: &Ctx, queues: &[Arc<QueueCtx>]) -> Option<u64> {
-    let mut waiting = 0;
-    for queue in queues {
-        let attributes = queue
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue.url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .ok()?;
-        waiting += attributes
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
+/// Messages waiting on the queues, when more than this replica takes in at once: the depths
+/// the poller last read ([`super::poll`]), not another round of SQS calls.
+fn backlog(ctx: &Ctx, queues: &[Arc<QueueCtx>]) -> Option<u64> {
+    let waiting: i64 = queues
+        .iter()
+        .map(|queue| {
+            ctx.metrics
+                .queue_messages
+                .get_or_create(&QueueState {
+                    queue: queue.name.clone(),
+                    state: "visible",
+                })
+                .get()
+        })
+        .sum();
+    let waiting = u64::try_from(waiting).unwrap_or(0);
     (waiting > ctx.config.worker.max_in_flight.get() as u64).then_some(waiting)
 }

@@ -482,23 +482,14 @@ impl Drop for PrivateEmulator {
     }
 }
 
-/// A plain HTTP/1.1 GET: (status, body).
+/// A GET of the worker's listener: (status, body), as `trailvault healthcheck` asks it.
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    trailvault::commands::healthcheck::get(
+        address.parse().expect("a HOST:PORT address"),
+        path,
+        std::time::Duration::from_secs(10),
     )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    .unwrap()
 }
 
 /// The sum of a metric's samples whose labels contain every `filter`.
