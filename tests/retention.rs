@@ -668,6 +668,357 @@ async fn source_cleanup_deletes_only_what_the_archive_holds_byte_for_byte() {
     );
 }
 
+/// How a version was written into the archive by hand, as someone with write access to the
+/// archive bucket could.
+struct ByHand {
+    bytes: Vec<u8>,
+    /// What `trailvault-sha256` claims.
+    claimed_sha256: String,
+    /// What `trailvault-archived-at` claims.
+    stamp: time::OffsetDateTime,
+    lock: (ObjectLockRetentionMode, time::OffsetDateTime),
+    /// SHA-256 (S3 keeps a full-object checksum), else CRC32 (it keeps no SHA-256).
+    sha256_checksum: bool,
+    multipart: bool,
+}
+
+async fn write_by_hand(ts: &TestStack, key: &str, v: ByHand) {
+    use aws_sdk_s3::types::{
+        ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockRetention,
+        ServerSideEncryption,
+    };
+    let s3 = archive_s3(ts).await;
+    let bucket = &ts.stack.security.archive_bucket;
+    let kms = &ts.stack.security.kms_key_arn;
+    let stamp = v
+        .stamp
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let algorithm = if v.sha256_checksum {
+        ChecksumAlgorithm::Sha256
+    } else {
+        ChecksumAlgorithm::Crc32
+    };
+    let (mode, until) = v.lock;
+    if !v.multipart {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(v.bytes))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(kms)
+            .metadata("trailvault-sha256", &v.claimed_sha256)
+            .metadata("trailvault-archived-at", &stamp)
+            .object_lock_mode(ObjectLockMode::from(mode.as_str()))
+            .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+            .checksum_algorithm(algorithm)
+            .send()
+            .await
+            .expect("PutObject by hand");
+        return;
+    }
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id(kms)
+        .metadata("trailvault-sha256", &v.claimed_sha256)
+        .metadata("trailvault-archived-at", &stamp)
+        .checksum_algorithm(algorithm.clone())
+        .send()
+        .await
+        .expect("CreateMultipartUpload by hand");
+    let id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (i, chunk) in v.bytes.chunks(5 * 1024 * 1024).enumerate() {
+        let n = i as i32 + 1;
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .checksum_algorithm(algorithm.clone())
+            .send()
+            .await
+            .expect("UploadPart by hand");
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .set_checksum_sha256(out.checksum_sha256().map(str::to_owned))
+                .set_checksum_crc32(out.checksum_crc32().map(str::to_owned))
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CompleteMultipartUpload by hand");
+    // The emulator drops lock headers given to a multipart upload (as the worker knows).
+    s3.put_object_retention()
+        .bucket(bucket)
+        .key(key)
+        .retention(
+            ObjectLockRetention::builder()
+                .mode(mode)
+                .retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutObjectRetention by hand");
+}
+
+/// Source cleanup trusts neither a lock that falls short of the policy nor metadata that a
+/// writer to the archive chose: each hand-written archive version below would have let the
+/// old cleanup delete the genuine original.
+#[tokio::test]
+async fn source_cleanup_trusts_only_s3s_own_checksum_and_the_whole_policy() {
+    use ObjectLockRetentionMode::{Compliance, Governance};
+    let mut ts = TestStack::up("retforge", 1, &[Delivery::S3]).await;
+    ts.deliver(1, 2).await;
+    ts.drain();
+    let member = ts.stack.members[0].clone();
+    let bucket = member.buckets[0].clone();
+    let source = ts.admin(&member.account).await.s3(&bucket.region);
+    ts.edit_config(|c| {
+        c.replace(
+            &format!("name = \"{}\"\n", member.name),
+            &format!("name = \"{}\"\ncleanup_after_days = 0\n", member.name),
+        )
+    });
+    let mut archived = Vec::new();
+    for b in &member.buckets {
+        let s3 = ts.admin(&member.account).await.s3(&b.region);
+        archived.extend(common::list(&s3, &b.name).await.into_iter().map(|(k, _)| k));
+    }
+    let template = archived
+        .iter()
+        .find(|k| k.contains("/CloudTrail/") && k.contains(&bucket.region))
+        .unwrap()
+        .clone();
+    // The same name with another 16-character unique suffix.
+    let name = |tag: &str| format!("{}{tag:0<16}.json.gz", &template[..template.len() - 24]);
+
+    let now = time::OffsetDateTime::now_utc();
+    let tomorrow = now + time::Duration::days(1);
+    // Past seven calendar years (at most 2,557 days) from now.
+    let whole_policy = now + time::Duration::days(2560);
+    let small = |tag: &str| format!("{{\"Records\":[],\"case\":\"{tag}\"}}").into_bytes();
+    let large: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let other = |bytes: &[u8]| {
+        let mut b = bytes.to_vec();
+        b[0] ^= 0xff;
+        b
+    };
+    type Expected = (&'static str, Option<&'static str>, Option<&'static str>);
+    // A source file, and its archive key's one version as written by hand.
+    let case = |source: Vec<u8>,
+                archive: Vec<u8>,
+                lock: (ObjectLockRetentionMode, time::OffsetDateTime),
+                stamp: time::OffsetDateTime,
+                sha256_checksum: bool| {
+        let by_hand = ByHand {
+            bytes: archive,
+            claimed_sha256: sha256(&source),
+            stamp,
+            lock,
+            sha256_checksum,
+            multipart: source.len() > 5 * 1024 * 1024,
+        };
+        (source, by_hand)
+    };
+    type Case = (&'static str, (Vec<u8>, ByHand), Expected);
+    let cases: Vec<Case> = vec![
+        (
+            "GovTomorrow",
+            case(small("g"), small("g"), (Governance, tomorrow), now, true),
+            ("kept", Some("archive_lock_weaker"), None),
+        ),
+        (
+            "CompTomorrow",
+            case(small("c"), small("c"), (Compliance, tomorrow), now, true),
+            ("kept", Some("archive_lock_short"), None),
+        ),
+        // Stamped as archived six years ago, locked for two more: the stamp is not S3's.
+        (
+            "Backdated",
+            case(
+                small("b"),
+                small("b"),
+                (Compliance, now + time::Duration::days(730)),
+                now - time::Duration::days(6 * 365),
+                true,
+            ),
+            ("kept", Some("archive_lock_short"), None),
+        ),
+        (
+            "ForgedSha256",
+            case(
+                small("f"),
+                other(&small("f")),
+                (Compliance, whole_policy),
+                now,
+                true,
+            ),
+            ("kept", Some("archive_differs"), None),
+        ),
+        (
+            "ForgedCrc32",
+            case(
+                small("k"),
+                other(&small("k")),
+                (Compliance, whole_policy),
+                now,
+                false,
+            ),
+            ("kept", Some("archive_differs"), None),
+        ),
+        (
+            "ForgedMultipart",
+            case(
+                large.clone(),
+                other(&large),
+                (Compliance, whole_policy),
+                now,
+                true,
+            ),
+            ("kept", Some("archive_differs"), None),
+        ),
+        (
+            "GenuineMultipart",
+            case(
+                large.clone(),
+                large.clone(),
+                (Compliance, whole_policy),
+                now,
+                true,
+            ),
+            ("deleted", None, Some("read_back")),
+        ),
+        (
+            "GenuineCrc32",
+            case(
+                small("r"),
+                small("r"),
+                (Compliance, whole_policy),
+                now,
+                false,
+            ),
+            ("deleted", None, Some("read_back")),
+        ),
+    ];
+    let mut expected = std::collections::BTreeMap::new();
+    for (tag, (source_bytes, by_hand), outcome) in cases {
+        let key = name(tag);
+        source
+            .put_object()
+            .bucket(&bucket.name)
+            .key(&key)
+            .body(ByteStream::from(source_bytes))
+            .send()
+            .await
+            .unwrap();
+        write_by_hand(&ts, &format!("{}/{key}", bucket.name), by_hand).await;
+        expected.insert(key, outcome);
+    }
+    // What the worker archived goes, vouched for by S3's stored SHA-256.
+    for key in &archived {
+        expected.insert(key.clone(), ("deleted", None, Some("s3_checksum")));
+    }
+
+    let (code, json, stderr) = cli(&ts, &["source-cleanup", "--execute", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    type Owned = (String, Option<String>, Option<String>);
+    let got: std::collections::BTreeMap<String, Owned> = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let s = |f: &str| d[f].as_str().map(str::to_owned);
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                (s("outcome").unwrap(), s("reason"), s("byte_check")),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeMap<String, Owned> = expected
+        .iter()
+        .map(|(k, (o, r, b))| {
+            let s = |v: &Option<&str>| v.map(str::to_owned);
+            (k.clone(), (o.to_string(), s(r), s(b)))
+        })
+        .collect();
+    assert_eq!(got, want, "{json}");
+    for d in report["decisions"].as_array().unwrap() {
+        let check = match d["reason"].as_str() {
+            Some("archive_differs") => Some("bytes"),
+            Some(_) => Some("lock"),
+            None => None,
+        };
+        assert_eq!(d["check"].as_str(), check, "{d}");
+        // A deleted file names the archive version that vouched for it.
+        assert_eq!(
+            d["archive_version_id"].is_string(),
+            d["outcome"] == "deleted",
+            "{d}"
+        );
+    }
+    let weaker = report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reason"] == "archive_lock_weaker")
+        .unwrap();
+    assert!(
+        weaker["detail"]
+            .as_str()
+            .unwrap()
+            .contains("locked in GOVERNANCE mode"),
+        "{weaker}"
+    );
+    let mut left: Vec<String> = source_versions(&source, &bucket.name)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    left.sort();
+    let kept: Vec<String> = expected
+        .iter()
+        .filter(|(_, (outcome, _, _))| *outcome == "kept")
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(left, kept);
+
+    // The text report names the check that kept each file.
+    let (code, stdout, _) = cli(&ts, &["source-cleanup"]);
+    assert_eq!(code, 0);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&name("ForgedMultipart")))
+        .unwrap();
+    assert!(
+        line.starts_with("kept\t") && line.contains("\tbytes check: archive_differs: "),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("6 source versions old enough: 0 would be deleted, 6 kept"),
+        "{stdout}"
+    );
+}
+
 /// Every version in a source bucket: (key, version id).
 async fn source_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, String)> {
     let out = s3

@@ -10,7 +10,7 @@ use crate::aws::Aws;
 use crate::cli::ConfigOption;
 use crate::commands::progress_bar;
 use crate::config::{Account, Config};
-use crate::retention::cleanup::{Cleanup, Report};
+use crate::retention::cleanup::{Cleanup, Kept, Outcome, Report};
 
 #[derive(Debug, clap::Args)]
 pub struct CleanupArgs {
@@ -48,7 +48,7 @@ pub async fn run(args: CleanupArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(&report);
     }
-    Ok(if report.kept.contains_key("delete_failed") {
+    Ok(if report.kept.contains_key(&Kept::DeleteFailed) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -94,20 +94,29 @@ fn select<'c>(config: &'c Config, asked: &[String]) -> anyhow::Result<Vec<&'c Ac
 
 fn print(report: &Report) {
     for d in &report.decisions {
-        let why = match (d.reason, &d.detail) {
-            (Some(reason), Some(detail)) => format!("\t{reason}: {detail}"),
-            _ => String::new(),
+        let why = match (d.check, d.reason, &d.detail) {
+            (Some(check), Some(reason), Some(detail)) => {
+                format!("\t{} check: {}: {detail}", label(check), label(reason))
+            }
+            _ => match (&d.archive_version_id, d.byte_check) {
+                (Some(v), Some(how)) => {
+                    format!("\tarchive version {v}, bytes by {}", label(how))
+                }
+                _ => String::new(),
+            },
         };
         println!(
             "{}\ts3://{}/{}\tversion {}{why}",
-            d.outcome, d.bucket, d.key, d.version_id
+            label(d.outcome),
+            d.bucket,
+            d.key,
+            d.version_id
         );
     }
-    let n = |k: &str| report.outcomes.get(k).copied().unwrap_or(0);
     let kept: Vec<String> = report
         .kept
         .iter()
-        .map(|(reason, count)| format!("{count} {reason}"))
+        .map(|(reason, count)| format!("{count} {}", label(reason)))
         .collect();
     println!(
         "\n{} source version{} old enough: {} {}, {} kept{}; {} younger than their account's \
@@ -115,16 +124,16 @@ fn print(report: &Report) {
         report.decisions.len(),
         if report.decisions.len() == 1 { "" } else { "s" },
         if report.execute {
-            n("deleted")
+            report.count(Outcome::Deleted)
         } else {
-            n("would_delete")
+            report.count(Outcome::WouldDelete)
         },
         if report.execute {
             format!("deleted ({} bytes)", report.bytes_deleted)
         } else {
             "would be deleted".to_owned()
         },
-        n("kept"),
+        report.count(Outcome::Kept),
         if kept.is_empty() {
             String::new()
         } else {
@@ -132,7 +141,15 @@ fn print(report: &Report) {
         },
         report.too_recent
     );
-    if !report.execute && n("would_delete") > 0 {
+    if !report.execute && report.count(Outcome::WouldDelete) > 0 {
         println!("This was a dry run: --execute deletes them.");
+    }
+}
+
+/// The name a value has in `--json`, for the text report too.
+fn label(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
     }
 }

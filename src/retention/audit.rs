@@ -188,17 +188,16 @@ impl Audit {
         let until = head
             .object_lock_retain_until_date()
             .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok());
-        // The policy counts from when trailvault archived the version; a version it did not
-        // write counts from when it was written.
-        let archived_at = head
+        // The policy counts from when trailvault archived the version (its stamp, bounded by
+        // S3's own time for it); a version it did not write counts from when it was written.
+        let stamp = head
             .metadata()
             .and_then(|m| m.get(meta::ARCHIVED_AT))
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-            .or_else(|| {
-                v.last_modified
-                    .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok())
-            })
-            .unwrap_or_else(OffsetDateTime::now_utc);
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        let stored = v
+            .last_modified
+            .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok());
+        let archived_at = super::archived_at(stamp, stored).unwrap_or_else(OffsetDateTime::now_utc);
         let judgement = judge(self.lock, archived_at, mode, until);
         if judgement.standing == Standing::Held {
             return Checked::Held { legal_hold };

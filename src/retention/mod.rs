@@ -39,6 +39,26 @@ pub fn retain_until(from: OffsetDateTime, period: RetentionPeriod) -> OffsetDate
     }
 }
 
+/// How much later than trailvault's own stamp S3 may record a version it wrote. The copy
+/// stamps `trailvault-archived-at` (and counts the lock from it) before it writes; S3 records
+/// the version's last-modified time when the write completes. A long multipart upload and the
+/// skew between the two clocks (S3 refuses requests signed more than 15 minutes off) fit.
+pub const STAMP_ALLOWANCE: time::Duration = time::Duration::hours(1);
+
+/// When a version counts as archived, for judging its lock: trailvault's stamp (user metadata,
+/// which whoever writes a version chooses), but never more than [`STAMP_ALLOWANCE`] before
+/// the time S3 itself recorded, so that a backdated stamp cannot make a short lock look held.
+/// A version without a stamp counts from S3's time.
+pub fn archived_at(
+    stamp: Option<OffsetDateTime>,
+    stored: Option<OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    match (stamp, stored) {
+        (Some(stamp), Some(stored)) => Some(stamp.max(stored - STAMP_ALLOWANCE)),
+        (stamp, stored) => stored.or(stamp),
+    }
+}
+
 /// How a version's lock stands against the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -143,6 +163,28 @@ mod tests {
             retain_until(leap, RetentionPeriod::Years(4)),
             datetime!(2032-02-29 00:00:00 UTC)
         );
+    }
+
+    #[test]
+    fn a_backdated_stamp_counts_no_earlier_than_s3_allows() {
+        let stored = datetime!(2026-11-21 12:00:00 UTC);
+        let just_before = datetime!(2026-11-21 11:59:58 UTC);
+        // trailvault stamps just before S3 stores: the stamp counts, as the worker locked.
+        assert_eq!(
+            archived_at(Some(just_before), Some(stored)),
+            Some(just_before)
+        );
+        // A stamp years before S3 saw the version is a lie; S3's time less the allowance.
+        assert_eq!(
+            archived_at(Some(datetime!(2020-01-01 00:00:00 UTC)), Some(stored)),
+            Some(datetime!(2026-11-21 11:00:00 UTC))
+        );
+        // A stamp after S3's time only makes the policy ask more.
+        let later = datetime!(2027-01-01 00:00:00 UTC);
+        assert_eq!(archived_at(Some(later), Some(stored)), Some(later));
+        assert_eq!(archived_at(None, Some(stored)), Some(stored));
+        assert_eq!(archived_at(Some(later), None), Some(later));
+        assert_eq!(archived_at(None, None), None);
     }
 
     #[test]
