@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use crate::aws::Aws;
 use crate::backfill::{self, Mode, Scope, Summary};
-use crate::cli::ConfigOption;
-use crate::commands::progress_bar;
+use crate::cli::args::progress_bar;
+use crate::cli::args::ConfigOption;
 use crate::commands::run::watch_signals;
 use crate::commands::verify::{parse_time, parse_when};
 use crate::config::Region;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::aws::Aws;
-use crate::cli::ConfigPath;
+use crate::cli::args::ConfigPath;
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]

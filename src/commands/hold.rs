@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tracing::info;
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
+use crate::cli::args::ConfigOption;
 use crate::config::Config;
 use crate::retention::hold::{Held, Holds};
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use rsa::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
+use crate::cli::args::ConfigOption;
 use crate::verify::keys;
 
 #[derive(Debug, clap::Subcommand)]

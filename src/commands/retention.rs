@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
-use crate::commands::progress_bar;
+use crate::cli::args::progress_bar;
+use crate::cli::args::ConfigOption;
 use crate::config::Config;
 use crate::retention::audit::{Audit, Report};
 use crate::retention::bucket::{ArchiveBucket, BucketState, Change};

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
+use crate::cli::args::ConfigOption;
 use crate::config::LogFormat;
 use crate::telemetry::{self, http, metrics::Metrics};
 use crate::worker::{self, Options, Shutdown};

@@ -7,8 +7,8 @@ use anyhow::bail;
 use time::OffsetDateTime;
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
-use crate::commands::progress_bar;
+use crate::cli::args::progress_bar;
+use crate::cli::args::ConfigOption;
 use crate::config::{Account, Config};
 use crate::retention::cleanup::{Cleanup, Kept, Outcome, Report};
 

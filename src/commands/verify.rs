@@ -8,8 +8,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::aws::Aws;
-use crate::cli::ConfigOption;
-use crate::commands::progress_bar;
+use crate::cli::args::progress_bar;
+use crate::cli::args::ConfigOption;
 use crate::verify::keys::{self, CloudTrailKeys};
 use crate::verify::{Report, Scope, Verifier};
 
