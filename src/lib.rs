@@ -15,20 +15,17 @@
 //! - [`cloudtrail`]: CloudTrail's key layout, digest format and signatures;
 //! - [`commands`]: one module per subcommand; [`cli`] declares them.
 
-pub mod accounts;
+pub mod archive;
 pub mod aws;
-pub mod backfill;
 pub mod cli;
 pub mod cloudtrail;
 pub mod commands;
+pub mod completeness;
 pub mod config;
-pub mod copy;
-pub mod discovery;
-pub mod inventory;
 pub mod manifest;
 pub mod notification;
 pub mod retention;
-pub mod routing;
+pub mod shutdown;
 pub mod telemetry;
 pub mod verify;
 pub mod worker;

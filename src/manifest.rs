@@ -33,32 +33,16 @@ use sha2::{Digest as _, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::archive::layout::{manifest_key as key, manifest_sequence, MANIFESTS as PREFIX};
 use crate::aws::{Aws, Failure};
 use crate::cloudtrail::digest;
 use crate::config::{Config, Lock, LockMode};
 use crate::retention::retain_until;
 
-/// Everything trailvault keeps in the archive besides the copies lives under this.
-pub const PREFIX_ROOT: &str = "_trailvault/";
-/// Where the manifests are.
-pub const PREFIX: &str = "_trailvault/manifests/";
 /// The KMS signing algorithm (SHA256withRSA, as CloudTrail's digests).
 pub const SIGNING_ALGORITHM: &str = "RSASSA_PKCS1_V1_5_SHA_256";
 /// The format of the manifest JSON.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// The key of manifest number `sequence`.
-pub fn key(sequence: u64) -> String {
-    format!("{PREFIX}{sequence:012}.json")
-}
-
-/// The sequence number in a manifest key, if it is one.
-pub fn sequence_of(key: &str) -> Option<u64> {
-    let n = key.strip_prefix(PREFIX)?.strip_suffix(".json")?;
-    (n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| n.parse().ok())
-        .flatten()
-}
 
 /// One manifest, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,7 +207,7 @@ impl Writer {
                 failure: Failure::from_sdk(&e),
             })?;
             for o in page.contents() {
-                if let Some(n) = o.key().and_then(sequence_of) {
+                if let Some(n) = o.key().and_then(manifest_sequence) {
                     newest = newest.max(Some(n));
                 }
             }
@@ -395,18 +379,6 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_carry_the_sequence() {
-        assert_eq!(key(42), "_trailvault/manifests/000000000042.json");
-        assert_eq!(sequence_of(&key(42)), Some(42));
-        assert_eq!(sequence_of("_trailvault/manifests/42.json"), None);
-        assert_eq!(sequence_of("_trailvault/manifests/00000000004x.json"), None);
-        assert_eq!(
-            sequence_of("bucket/_trailvault/manifests/000000000042.json"),
-            None
-        );
-    }
 
     #[test]
     fn the_string_to_sign_is_shaped_like_cloudtrails() {

@@ -375,7 +375,7 @@ async fn a_planted_log_file_no_digest_lists_is_found() {
 #[tokio::test]
 async fn a_manifest_with_an_entry_removed_is_found() {
     let ts = archived("vfymanent", 2, 1).await;
-    let key = trailvault::manifest::key(1);
+    let key = trailvault::archive::layout::manifest_key(1);
     let (bytes, metadata) = read(&ts, &key).await;
     let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let removed = manifest["entries"].as_array_mut().unwrap().remove(0);
@@ -411,7 +411,7 @@ async fn a_manifest_with_an_entry_removed_is_found() {
 #[tokio::test]
 async fn an_altered_manifest_signature_is_found() {
     let ts = archived("vfymansig", 2, 2).await;
-    let key = trailvault::manifest::key(2);
+    let key = trailvault::archive::layout::manifest_key(2);
     let (bytes, mut metadata) = read(&ts, &key).await;
     let signature = metadata.get_mut("signature").unwrap();
     let last = signature.len() - 1;
@@ -438,7 +438,7 @@ async fn a_manifest_chain_truncated_in_the_middle_is_found() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("3/3 manifests valid"), "{stdout}");
 
-    let middle = trailvault::manifest::key(2);
+    let middle = trailvault::archive::layout::manifest_key(2);
     delete(&ts, &middle).await;
     let (code, stdout, _) = verify(&ts, &[]);
     assert_eq!(code, 1);
@@ -476,13 +476,13 @@ async fn two_replicas_append_to_one_unbroken_chain() {
         "{stdout}"
     );
     // One manifest from each replica, the second chained to the first.
-    let (first, _) = read(&ts, &trailvault::manifest::key(1)).await;
-    let (second, _) = read(&ts, &trailvault::manifest::key(2)).await;
+    let (first, _) = read(&ts, &trailvault::archive::layout::manifest_key(1)).await;
+    let (second, _) = read(&ts, &trailvault::archive::layout::manifest_key(2)).await;
     let first: serde_json::Value = serde_json::from_slice(&first).unwrap();
     let second: serde_json::Value = serde_json::from_slice(&second).unwrap();
     assert_ne!(first["writer"], second["writer"]);
     assert_eq!(
         second["previousManifestKey"],
-        trailvault::manifest::key(1).as_str()
+        trailvault::archive::layout::manifest_key(1).as_str()
     );
 }

@@ -500,9 +500,9 @@ async fn sigterm_lets_copies_finish_hands_the_rest_back_and_exits_zero() {
         .await
         .into_iter()
         .map(|(key, _)| key)
-        .filter(|key| key.starts_with(trailvault::manifest::PREFIX))
+        .filter(|key| key.starts_with(trailvault::archive::layout::MANIFESTS))
         .collect();
-    assert_eq!(manifests, [trailvault::manifest::key(1)]);
+    assert_eq!(manifests, [trailvault::archive::layout::manifest_key(1)]);
     assert!(
         stderr.contains("manifest written"),
         "the manifest is written before exit: {stderr}"

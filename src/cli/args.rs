@@ -5,6 +5,8 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::config::Config;
 
@@ -74,4 +76,31 @@ pub fn progress_bar(what: &str) -> ProgressBar {
     bar.set_message(what.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// A start: RFC 3339, or a date (its midnight, UTC). For clap.
+pub fn parse_when(s: &str) -> Result<OffsetDateTime, String> {
+    parse_time(s, false)
+}
+
+/// An end: RFC 3339, or a date (its last second, UTC). For clap.
+pub fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
+    parse_time(s, true)
+}
+
+/// RFC 3339, or a date (its first or, with `end_of_day`, last second, UTC).
+pub fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            format!("{s:?} is neither RFC 3339 (2026-11-30T06:00:00Z) nor a date (2026-11-30)")
+        })?;
+    let t = if end_of_day {
+        date.with_hms(23, 59, 59).expect("a valid time")
+    } else {
+        date.midnight()
+    };
+    Ok(t.assume_utc())
 }

@@ -1,5 +1,5 @@
 //! The command line: one enum of subcommands, each wrapping its own module's options, and
-//! [`run`], which dispatches. The argument types every command shares are in [`args`].
+//! [`run()`], which dispatches. The argument types every command shares are in [`args`].
 
 use std::process::ExitCode;
 

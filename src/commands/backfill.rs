@@ -8,16 +8,16 @@ use std::sync::Arc;
 use anyhow::bail;
 use time::OffsetDateTime;
 
+use crate::archive::Engine;
 use crate::aws::Aws;
-use crate::backfill::{self, Mode, Scope, Summary};
 use crate::cli::args::progress_bar;
 use crate::cli::args::ConfigOption;
-use crate::commands::run::watch_signals;
-use crate::commands::verify::{parse_time, parse_when};
+use crate::cli::args::{parse_time, parse_when};
+use crate::completeness::backfill::{self, Mode, Scope, Summary};
+use crate::completeness::inventory::Window;
 use crate::config::Region;
-use crate::inventory::Window;
+use crate::shutdown::{watch_signals, Shutdown};
 use crate::telemetry::metrics::Metrics;
-use crate::worker::{Engine, Shutdown};
 
 #[derive(Debug, clap::Args)]
 pub struct BackfillArgs {

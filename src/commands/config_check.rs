@@ -354,7 +354,8 @@ pub async fn connect(config: &Config, aws: &Aws) -> Vec<Check> {
         }
     }
     if let Some(discovery) = &config.discovery {
-        let organizations = crate::discovery::organizations(discovery, aws, home).await;
+        let organizations =
+            crate::completeness::discovery::organizations(discovery, aws, home).await;
         let through = discovery
             .organizations_role_arn
             .as_ref()

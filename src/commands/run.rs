@@ -4,15 +4,15 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::aws::Aws;
 use crate::cli::args::ConfigOption;
 use crate::config::LogFormat;
+use crate::shutdown::{watch_signals, Shutdown};
 use crate::telemetry::{self, http, metrics::Metrics};
-use crate::worker::{self, Options, Shutdown};
+use crate::worker::{self, Options};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -77,31 +77,4 @@ pub async fn run(args: RunArgs, log_format: Option<LogFormat>) -> anyhow::Result
         print!("{summary}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The first SIGTERM or SIGINT stops receiving and starts the grace period; a second one ends
-/// the process at once. `first` and `second` say what each means for the command.
-pub(crate) fn watch_signals(
-    shutdown: Shutdown,
-    grace: std::time::Duration,
-    first: &'static str,
-    second: &'static str,
-) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        info!(signal = name, grace_secs = grace.as_secs(), "{first}");
-        shutdown.begin(grace);
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        warn!(signal = name, "{second}");
-        std::process::exit(130);
-    });
-    Ok(())
 }

@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::aws::Aws;
 use crate::cli::args::progress_bar;
-use crate::cli::args::ConfigOption;
+use crate::cli::args::{parse_until, parse_when, ConfigOption};
 use crate::verify::keys::{self, CloudTrailKeys};
 use crate::verify::{Report, Scope, Verifier};
 
@@ -146,28 +145,4 @@ fn print(report: &Report) {
             "INVALID: see the lines above."
         }
     );
-}
-
-pub(crate) fn parse_when(s: &str) -> Result<OffsetDateTime, String> {
-    parse_time(s, false)
-}
-
-fn parse_until(s: &str) -> Result<OffsetDateTime, String> {
-    parse_time(s, true)
-}
-
-pub(crate) fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime, String> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
-    }
-    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| {
-            format!("{s:?} is neither RFC 3339 (2026-11-30T06:00:00Z) nor a date (2026-11-30)")
-        })?;
-    let t = if end_of_day {
-        date.with_hms(23, 59, 59).expect("a valid time")
-    } else {
-        date.midnight()
-    };
-    Ok(t.assume_utc())
 }

@@ -929,13 +929,13 @@ fn validate_archive(raw: &RawArchive, p: &mut Problems) -> Option<Archive> {
             ),
         );
         false
-    } else if prefix.starts_with(crate::manifest::PREFIX_ROOT) {
+    } else if prefix.starts_with(crate::archive::layout::OWN_ROOT) {
         p.add(
             "archive.key_prefix",
             format!(
                 "{prefix:?} is inside {:?}, where trailvault keeps its own manifests; choose \
                  another prefix",
-                crate::manifest::PREFIX_ROOT
+                crate::archive::layout::OWN_ROOT
             ),
         );
         false

@@ -15,9 +15,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{judge, Standing};
+use crate::archive::layout::meta;
 use crate::aws::{Failure, Version, Versions};
 use crate::config::{Lock, LockMode};
-use crate::copy::meta;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

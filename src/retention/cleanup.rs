@@ -29,12 +29,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{judge, Standing};
+use crate::archive::layout::meta;
+use crate::archive::routing;
 use crate::aws::hash::sha256_of;
 use crate::aws::{Aws, Failure, Head, MemberClients, Version, Versions};
 use crate::config::{Account, Config, Lock, LockMode, SourceBucket};
-use crate::copy::meta;
 use crate::notification::ObjectRef;
-use crate::routing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {

@@ -30,11 +30,12 @@ use sha2::{Digest as _, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::archive::layout;
 use crate::aws::{Failure, Version, Versions};
 use crate::cloudtrail::digest::{self, Digest, PublicKey};
 use crate::cloudtrail::gzip;
 use crate::cloudtrail::key::{self, FileKind};
-use crate::manifest::{self, Manifest};
+use crate::manifest::Manifest;
 
 pub mod keys;
 
@@ -703,7 +704,7 @@ impl Verifier {
         let present: BTreeMap<u64, String> = index
             .current
             .keys()
-            .filter_map(|k| manifest::sequence_of(k).map(|n| (n, k.clone())))
+            .filter_map(|k| layout::manifest_sequence(k).map(|n| (n, k.clone())))
             .collect();
         let newest = present.keys().next_back().copied().unwrap_or(0);
         let fetched: Vec<(u64, ManifestRead)> = stream::iter(present.clone())
@@ -728,7 +729,7 @@ impl Verifier {
         let mut entries: HashMap<(String, String), (String, u64)> = HashMap::new();
         for n in 1..=newest {
             tally.total += 1;
-            let location = self.location(&manifest::key(n));
+            let location = self.location(&layout::manifest_key(n));
             let problem = match fetched.get(&n) {
                 None => Some(format!(
                     "not found (the chain is broken between {} and {})",
@@ -827,13 +828,13 @@ impl Verifier {
         let newest_manifest_write = index
             .versions
             .iter()
-            .filter(|v| v.key.starts_with(manifest::PREFIX))
+            .filter(|v| v.key.starts_with(layout::MANIFESTS))
             .filter_map(|v| v.last_modified.map(|t| t.secs()))
             .max();
         let mut unlisted = 0;
         let mut pending = 0;
         for v in &index.versions {
-            if v.key.starts_with(manifest::PREFIX) {
+            if v.key.starts_with(layout::MANIFESTS) {
                 continue;
             }
             let at = v
@@ -881,7 +882,7 @@ impl Verifier {
         f: &Fetched,
         previous: Option<&ManifestRead>,
     ) -> Option<String> {
-        let manifest_key = manifest::key(n);
+        let manifest_key = layout::manifest_key(n);
         let Some(signature) = f.metadata.get(digest::SIGNATURE_METADATA) else {
             return Some("has no signature (x-amz-meta-signature is missing)".to_owned());
         };
@@ -903,7 +904,7 @@ impl Verifier {
                 .is_some()
                 .then(|| "the first manifest names a previous one".to_owned());
         }
-        if m.previous_manifest_key.as_deref() != Some(manifest::key(n - 1).as_str()) {
+        if m.previous_manifest_key.as_deref() != Some(layout::manifest_key(n - 1).as_str()) {
             return Some(format!("does not name manifest {} as its previous", n - 1));
         }
         match previous {

@@ -1,17 +1,7 @@
 //! What happens to a message once its work is done: the one place where "delete", "retry"
 //! and "park" are decided.
 
-/// How one object of a message ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectResult {
-    /// Archived (or already archived, or archived as a new version): nothing left to do.
-    Done,
-    /// A passing condition (throttling, 5xx, timeouts, expired credentials): try later.
-    Retry,
-    /// Waiting will not help (malformed, refused, missing, access denied): let redrive move
-    /// the message to the dead-letter queue where an operator sees it.
-    Park,
-}
+use crate::archive::classify::ObjectResult;
 
 /// What the worker does with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +44,8 @@ pub fn decide(results: &[ObjectResult]) -> Disposition {
 
 #[cfg(test)]
 mod tests {
-    use super::ObjectResult::*;
     use super::*;
+    use crate::archive::classify::ObjectResult::*;
 
     #[test]
     fn a_message_is_deleted_only_when_every_object_is_done() {

@@ -3,8 +3,9 @@
 use tracing::{info, warn};
 
 use super::disposition::{decide, Disposition};
-use super::object::archive;
-use super::{Ctx, QueueCtx};
+use super::QueueCtx;
+use crate::archive::object::archive;
+use crate::archive::Ctx;
 use crate::notification::{self, Notification};
 use crate::telemetry::metrics::ReasonLabel;
 

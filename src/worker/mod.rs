@@ -17,7 +17,7 @@
 //! - every `sweep.interval` the member buckets' recent files are compared with the archive,
 //!   and what no notification brought is archived and counted as missed ([`sweep`]);
 //! - with discovery on, the organization's accounts are listed on a timer and served as they
-//!   come ([`crate::discovery`]);
+//!   come (`completeness::discovery`);
 //! - on shutdown, receiving stops at once, in-flight copies get `worker.shutdown_grace`, and
 //!   whatever is left is handed back with visibility 0.
 
@@ -28,49 +28,20 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::accounts::Directory;
+use crate::archive::tally::Summary;
+use crate::archive::Engine;
 use crate::aws::Aws;
+use crate::completeness::sweep;
 use crate::config::Config;
-use crate::copy::Copier;
-use crate::discovery::Discovery;
 use crate::retention::bucket::{ArchiveBucket, BucketState};
+use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::Metrics;
 
 pub mod disposition;
-pub mod manifests;
 pub mod message;
-pub mod object;
 pub mod poll;
 pub mod queue;
 pub mod reconcile;
-pub mod summary;
-pub mod sweep;
-
-pub use summary::{Summary, Tally};
-
-/// How the worker stops: first no new messages (`stop_receiving`), then, once the grace
-/// period is over, no more work (`abandon`).
-#[derive(Clone, Debug, Default)]
-pub struct Shutdown {
-    pub stop_receiving: CancellationToken,
-    pub abandon: CancellationToken,
-}
-
-impl Shutdown {
-    pub fn stopping(&self) -> bool {
-        self.stop_receiving.is_cancelled()
-    }
-
-    /// Stops receiving now and abandons in-flight work after `grace`.
-    pub fn begin(&self, grace: Duration) {
-        self.stop_receiving.cancel();
-        let abandon = self.abandon.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            abandon.cancel();
-        });
-    }
-}
 
 /// Worker settings that are not deployment configuration.
 #[derive(Clone, Debug)]
@@ -79,123 +50,12 @@ pub struct Options {
     pub until_empty: bool,
 }
 
-/// What every task shares.
-pub struct Ctx {
-    pub config: Arc<Config>,
-    /// The member accounts served: configured, and discovered.
-    pub accounts: Arc<Directory>,
-    /// Organization discovery, when on.
-    pub discovery: Option<Arc<Discovery>>,
-    pub copier: Copier,
-    pub metrics: Arc<Metrics>,
-    pub tally: Tally,
-    pub shutdown: Shutdown,
-    pub visibility: Duration,
-    /// Where archived versions go to be listed in the next manifest (when manifests are on).
-    pub manifest: Option<tokio::sync::mpsc::Sender<crate::manifest::Entry>>,
-}
-
 /// One queue and its clients.
 pub struct QueueCtx {
     pub url: String,
     /// The queue's name: its label in logs and metrics.
     pub name: String,
     pub sqs: aws_sdk_sqs::Client,
-}
-
-/// The archiving machinery a run needs, whatever feeds it objects (the queues, the sweep, a
-/// backfill): the copier, the accounts, the manifest writer, the counts.
-pub struct Engine {
-    pub ctx: Arc<Ctx>,
-    manifest_writer: Option<tokio::task::JoinHandle<()>>,
-    discoverer: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
-}
-
-impl Engine {
-    pub async fn start(
-        config: Arc<Config>,
-        aws: &Aws,
-        metrics: Arc<Metrics>,
-        shutdown: Shutdown,
-    ) -> anyhow::Result<Engine> {
-        let copier = Copier::new(&config, aws).await?;
-        let writer =
-            crate::manifest::Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
-        let (manifest, manifest_writer) = match writer {
-            Some(writer) => {
-                let (entries, inbox) = tokio::sync::mpsc::channel(4096);
-                let task = tokio::spawn(manifests::run(
-                    writer,
-                    inbox,
-                    config.manifest.period,
-                    metrics.clone(),
-                ));
-                (Some(entries), Some(task))
-            }
-            None => {
-                tracing::warn!(
-                    "archive.signing_key is not set: no manifests are written, and `trailvault \
-                     verify` cannot prove the archive complete"
-                );
-                (None, None)
-            }
-        };
-        let accounts = Arc::new(Directory::new(&config));
-        let (discovery, discoverer) = match &config.discovery {
-            Some(settings) => {
-                let discovery = Arc::new(
-                    Discovery::new(
-                        settings.clone(),
-                        &config,
-                        aws,
-                        copier.members().clone(),
-                        accounts.clone(),
-                        metrics.clone(),
-                    )
-                    .await,
-                );
-                // The first look before any message, so that discovered accounts' files are
-                // not refused as unknown.
-                discovery.refresh().await;
-                let stop = CancellationToken::new();
-                let task = tokio::spawn(discovery.clone().every(stop.clone()));
-                (Some(discovery), Some((stop, task)))
-            }
-            None => (None, None),
-        };
-        let ctx = Arc::new(Ctx {
-            manifest,
-            visibility: config.worker.visibility_timeout,
-            config,
-            accounts,
-            discovery,
-            copier,
-            metrics,
-            tally: Tally::default(),
-            shutdown,
-        });
-        Ok(Engine {
-            ctx,
-            manifest_writer,
-            discoverer,
-        })
-    }
-
-    /// Stops discovery and writes the last manifest. Every other holder of the context must
-    /// be gone (their manifest entries are what the last manifest lists).
-    pub async fn finish(self) -> anyhow::Result<()> {
-        if let Some((stop, task)) = self.discoverer {
-            stop.cancel();
-            task.await?;
-        }
-        // The last sender of manifest entries goes with the context: the writer lists what
-        // is left, then ends.
-        drop(self.ctx);
-        if let Some(task) = self.manifest_writer {
-            task.await?;
-        }
-        Ok(())
-    }
 }
 
 /// Runs until shutdown (or, with `until_empty`, until the queues are drained); returns what
@@ -277,11 +137,16 @@ pub async fn run(
     // with the archive (not while draining: a finite run has no "later" to sweep in).
     let stop_sweeping = CancellationToken::new();
     let sweeper = match (config.sweep.interval, options.until_empty) {
-        (Some(_), false) => Some(tokio::spawn(sweep::every(
-            ctx.clone(),
-            queues.clone(),
-            stop_sweeping.clone(),
-        ))),
+        (Some(_), false) => {
+            let names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+            let metrics = metrics.clone();
+            let limit = config.worker.max_in_flight.get() as u64;
+            Some(tokio::spawn(sweep::every(
+                ctx.clone(),
+                move || poll::backlog(&metrics, &names, limit),
+                stop_sweeping.clone(),
+            )))
+        }
         _ => None,
     };
     let stop_polling = CancellationToken::new();
@@ -319,16 +184,4 @@ pub async fn run(
     drop(ctx);
     engine.finish().await?;
     Ok(summary)
-}
-
-/// This replica's name in the manifests it writes: the host (the ECS task's container) and
-/// the process.
-fn writer_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{host}/{}", std::process::id())
 }

@@ -8,8 +8,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use super::{QueueCtx, Shutdown};
+use super::QueueCtx;
 use crate::aws::Failure;
+use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::{Metrics, QueueState};
 
 /// How often depths are read in normal operation.
@@ -178,4 +179,23 @@ pub async fn dead_letters(queues: &[Arc<QueueCtx>]) -> Vec<(String, String, Opti
         }
     }
     out
+}
+
+/// Messages waiting on the queues named, when more than `limit` (what this replica takes in
+/// at once): the depths the poller last read, not another round of SQS calls.
+pub fn backlog(metrics: &Metrics, queues: &[String], limit: u64) -> Option<u64> {
+    let waiting: i64 = queues
+        .iter()
+        .map(|queue| {
+            metrics
+                .queue_messages
+                .get_or_create(&QueueState {
+                    queue: queue.clone(),
+                    state: "visible",
+                })
+                .get()
+        })
+        .sum();
+    let waiting = u64::try_from(waiting).unwrap_or(0);
+    (waiting > limit).then_some(waiting)
 }

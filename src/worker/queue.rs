@@ -15,7 +15,9 @@ use tracing::{debug, warn};
 
 use super::disposition::Disposition;
 use super::message::handle;
-use super::{Ctx, QueueCtx, Tally};
+use super::QueueCtx;
+use crate::archive::tally::Tally;
+use crate::archive::Ctx;
 use crate::aws::Failure;
 use crate::telemetry::metrics::{Metrics, QueueLabel, QueueOutcome};
 
@@ -72,7 +74,7 @@ pub async fn receive(
             .queue_url(&queue.url)
             .max_number_of_messages(permits.len() as i32)
             .wait_time_seconds(wait.as_secs() as i32)
-            .visibility_timeout(ctx.visibility.as_secs() as i32)
+            .visibility_timeout(ctx.config.worker.visibility_timeout.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await;
@@ -141,7 +143,7 @@ async fn work(
     let receipt = message.receipt_handle.clone().unwrap_or_default();
     let message_id = message.message_id.clone().unwrap_or_default();
     let body = message.body.as_deref().unwrap_or_default();
-    let half = ctx.visibility / 2;
+    let half = ctx.config.worker.visibility_timeout / 2;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
     let disposition = {
         let job = handle(&ctx, &queue, &message_id, body);
@@ -156,7 +158,7 @@ async fn work(
                         .change_message_visibility()
                         .queue_url(&queue.url)
                         .receipt_handle(&receipt)
-                        .visibility_timeout(ctx.visibility.as_secs() as i32)
+                        .visibility_timeout(ctx.config.worker.visibility_timeout.as_secs() as i32)
                         .send()
                         .await;
                     if let Err(e) = extended {

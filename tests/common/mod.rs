@@ -297,7 +297,7 @@ impl TestStack {
     /// `_trailvault/`) left out.
     pub async fn archive_versions(&self) -> Vec<(String, String)> {
         let mut copies = self.archive_versions_all().await;
-        copies.retain(|(key, _)| !key.starts_with(trailvault::manifest::PREFIX_ROOT));
+        copies.retain(|(key, _)| !key.starts_with(trailvault::archive::layout::OWN_ROOT));
         copies
     }
 

@@ -1,7 +1,7 @@
 //! What is in the member buckets but not in the archive, archived: `trailvault backfill`, and
 //! the worker's sweep. Both list the member buckets by the date layout of CloudTrail's keys
 //! ([`inventory`]), list the same days of the archive, and hand every file the archive lacks
-//! to the one archiving path the notifications use ([`object::archive`]): same copy, same
+//! to the one archiving path the notifications use (`archive::object::archive`): same copy, same
 //! checks, same idempotency, same manifest entries.
 //!
 //! A file counts as present when the archive holds its key with the same size; one whose size
@@ -18,18 +18,18 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use crate::archive::copy::Outcome;
+use crate::archive::layout;
+use crate::archive::object::{archive, Archival};
+use crate::archive::tally::human_bytes;
+use crate::archive::Ctx;
 use crate::aws::listing::{self, Listed};
 use crate::aws::Failure;
 use crate::cloudtrail::key;
+use crate::completeness::inventory::{self, Window};
 use crate::config::{Account, AccountId, SourceBucket};
-use crate::copy::Outcome;
-use crate::inventory::{self, Window};
 use crate::notification::ObjectRef;
-use crate::routing;
 use crate::telemetry::metrics::AccountLabel;
-use crate::worker::object::{archive, Archival};
-use crate::worker::summary::human_bytes;
-use crate::worker::Ctx;
 
 /// Which files a pass looks at.
 #[derive(Debug, Clone, Default)]
@@ -285,7 +285,7 @@ async fn compare_day(
     }
     let (archive_s3, archive_bucket) = ctx.copier.archive();
     let archive_day =
-        routing::archive_key(&ctx.config.archive.key_prefix, bucket.name.as_str(), day);
+        layout::archive_key(&ctx.config.archive.key_prefix, bucket.name.as_str(), day);
     let archived: HashMap<String, u64> = listing::objects(archive_s3, archive_bucket, &archive_day)
         .await?
         .into_iter()
@@ -297,7 +297,7 @@ async fn compare_day(
     for file in in_scope {
         r.listed += 1;
         r.listed_bytes += file.size;
-        let archive_key = routing::archive_key(
+        let archive_key = layout::archive_key(
             &ctx.config.archive.key_prefix,
             bucket.name.as_str(),
             &file.key,

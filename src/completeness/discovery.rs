@@ -17,7 +17,7 @@ use aws_sdk_organizations::types::AccountStatus;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::accounts::Directory;
+use crate::archive::accounts::Directory;
 use crate::aws::{Aws, Failure, Members};
 use crate::config::{self, Account, AccountId, BucketName, Config, Region, SourceBucket};
 use crate::telemetry::metrics::{Metrics, StatusLabel};

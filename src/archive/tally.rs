@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::copy::{Copied, Outcome};
+use super::copy::{Copied, Outcome};
 
 /// Counts kept while the worker runs. The lock is only ever held for an update, never across
 /// an `.await`.

@@ -13,12 +13,14 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Ctx, QueueCtx};
-use crate::backfill::{self, Mode, Scope};
-use crate::inventory::Window;
-use crate::telemetry::metrics::{QueueState, ResultLabel};
+use super::backfill::{self, Mode, Scope};
+use super::inventory::Window;
+use crate::archive::Ctx;
+use crate::telemetry::metrics::ResultLabel;
 
-pub async fn every(ctx: Arc<Ctx>, queues: Vec<Arc<QueueCtx>>, stop: CancellationToken) {
+/// Sweeps every `sweep.interval` until `stop`; `backlog` tells how many notifications wait on
+/// the queues when that is more than the worker takes in at once (the sweep is then put off).
+pub async fn every(ctx: Arc<Ctx>, backlog: impl Fn() -> Option<u64>, stop: CancellationToken) {
     let Some(interval) = ctx.config.sweep.interval else {
         return;
     };
@@ -27,7 +29,7 @@ pub async fn every(ctx: Arc<Ctx>, queues: Vec<Arc<QueueCtx>>, stop: Cancellation
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        if let Some(backlog) = backlog(&ctx, &queues) {
+        if let Some(backlog) = backlog() {
             info!(
                 backlog,
                 "sweep put off: the queues hold a backlog, whose files are not missed, only late"
@@ -92,23 +94,4 @@ pub async fn once(ctx: &Arc<Ctx>) -> backfill::Report {
         );
     }
     report
-}
-
-/// Messages waiting on the queues, when more than this replica takes in at once: the depths
-/// the poller last read ([`super::poll`]), not another round of SQS calls.
-fn backlog(ctx: &Ctx, queues: &[Arc<QueueCtx>]) -> Option<u64> {
-    let waiting: i64 = queues
-        .iter()
-        .map(|queue| {
-            ctx.metrics
-                .queue_messages
-                .get_or_create(&QueueState {
-                    queue: queue.name.clone(),
-                    state: "visible",
-                })
-                .get()
-        })
-        .sum();
-    let waiting = u64::try_from(waiting).unwrap_or(0);
-    (waiting > ctx.config.worker.max_in_flight.get() as u64).then_some(waiting)
 }

@@ -35,13 +35,14 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
+use super::layout::meta;
+use super::routing::Route;
 use crate::aws::{Aws, Failure, Members};
 use crate::cloudtrail::key::FileKind;
 use crate::cloudtrail::logfile::{LogCheck, LogSummary};
 use crate::config::{Config, Lock, LockMode};
 use crate::notification::ObjectRef;
 use crate::retention::{self, retain_until};
-use crate::routing::Route;
 
 /// Objects up to this size are read into memory once and written with one `PutObject`;
 /// larger ones stream through a multipart upload. CloudTrail's files are nearly all far
@@ -50,24 +51,6 @@ pub const SINGLE_PART_LIMIT: u64 = 16 * 1024 * 1024;
 /// Multipart part size (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
-
-/// trailvault's own user metadata names (S3 returns them in lower case).
-pub mod meta {
-    pub const PREFIX: &str = "trailvault-";
-    pub const SOURCE_BUCKET: &str = "trailvault-source-bucket";
-    pub const SOURCE_KEY: &str = "trailvault-source-key";
-    pub const SOURCE_VERSION: &str = "trailvault-source-version-id";
-    pub const SOURCE_ETAG: &str = "trailvault-source-etag";
-    pub const ACCOUNT: &str = "trailvault-account";
-    pub const SHA256: &str = "trailvault-sha256";
-    pub const ARCHIVED_AT: &str = "trailvault-archived-at";
-    pub const RECORDS: &str = "trailvault-records";
-    pub const OLDEST_EVENT: &str = "trailvault-oldest-event";
-    pub const NEWEST_EVENT: &str = "trailvault-newest-event";
-    pub const QUARANTINE: &str = "trailvault-quarantine";
-    /// A source entry that used one of trailvault's names is kept under this prefix.
-    pub const SHADOWED: &str = "trailvault-shadowed-";
-}
 
 /// How a copy ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! both must be the bucket's account. Otherwise a member account could plant files under
 //! another account's name. Anything that is not a CloudTrail key is refused too.
 
+use super::layout::archive_key;
 use crate::cloudtrail::key::{self, FileKind};
 use crate::config::{Account, Config, SourceBucket};
 use crate::notification::ObjectRef;
@@ -98,19 +99,6 @@ pub fn route_among<'c>(
     })
 }
 
-/// `{prefix}{source bucket}/{source key}`: the original location stays readable.
-pub fn archive_key(prefix: &str, bucket: &str, key: &str) -> String {
-    format!("{prefix}{bucket}/{key}")
-}
-
-/// The original (bucket, key) of an archive key, the inverse of [`archive_key`].
-pub fn source_of<'k>(prefix: &str, archive_key: &'k str) -> Option<(&'k str, &'k str)> {
-    archive_key
-        .strip_prefix(prefix)?
-        .split_once('/')
-        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -168,7 +156,7 @@ mod tests {
         assert_eq!(route.kind, FileKind::Log);
         assert_eq!(route.archive_key, format!("ct/trail-b/{key}"));
         assert_eq!(
-            source_of("ct/", &route.archive_key),
+            crate::archive::layout::source_of("ct/", &route.archive_key),
             Some(("trail-b", key.as_str()))
         );
     }
@@ -190,13 +178,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(other.label(), "not_cloudtrail");
-    }
-
-    #[test]
-    fn source_of_needs_the_prefix_and_both_parts() {
-        assert_eq!(source_of("", "b/k/x"), Some(("b", "k/x")));
-        assert_eq!(source_of("ct/", "other/b/k"), None);
-        assert_eq!(source_of("", "b/"), None);
-        assert_eq!(source_of("", "b"), None);
     }
 }

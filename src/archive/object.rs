@@ -6,12 +6,12 @@ use std::time::Instant;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
-use super::disposition::ObjectResult;
+use super::classify::ObjectResult;
+use super::copy::Outcome;
+use super::routing::{self, Refusal};
 use super::Ctx;
-use crate::copy::Outcome;
 use crate::manifest::Entry;
 use crate::notification::ObjectRef;
-use crate::routing::{self, Refusal};
 use crate::telemetry::metrics::{AccountLabel, ObjectLabels, ReasonLabel};
 
 /// How archiving one object ended.
