@@ -26,7 +26,7 @@
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode, ServerSideEncryption};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ServerSideEncryption};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -36,7 +36,8 @@ use time::OffsetDateTime;
 use crate::archive::layout::{manifest_key as key, manifest_sequence, MANIFESTS as PREFIX};
 use crate::aws::{Aws, Failure};
 use crate::cloudtrail::digest;
-use crate::config::{Config, Lock, LockMode};
+use crate::config::{Config, Lock};
+use crate::retention::lock::object_lock_mode;
 use crate::retention::retain_until;
 
 /// The KMS signing algorithm (SHA256withRSA, as CloudTrail's digests).
@@ -356,10 +357,7 @@ impl Writer {
             .bucket_key_enabled(true)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(checksum)
-            .object_lock_mode(match self.lock.mode {
-                LockMode::Compliance => ObjectLockMode::Compliance,
-                LockMode::Governance => ObjectLockMode::Governance,
-            })
+            .object_lock_mode(object_lock_mode(self.lock.mode))
             .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
             .if_none_match("*")
             .send()

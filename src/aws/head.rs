@@ -35,22 +35,22 @@ pub struct Head {
 }
 
 impl Head {
-    /// Reads `key` (at `version_id`, or its current version) with its stored checksum.
-    ///
-    /// On an SSE-KMS object S3 returns the checksum only to a caller allowed `kms:Decrypt`
-    /// on the object's key; without it the checksum is simply absent.
+    /// Reads `key` (at `version_id`, or its current version); with `checksum`, its stored
+    /// checksum too, which S3 gives for an SSE-KMS object only to a caller allowed
+    /// `kms:Decrypt` on the object's key.
     pub async fn read(
         s3: &aws_sdk_s3::Client,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        checksum: bool,
     ) -> Result<Head, aws_sdk_s3::error::SdkError<HeadObjectError>> {
         let h = s3
             .head_object()
             .bucket(bucket)
             .key(key)
             .set_version_id(version_id.map(str::to_owned))
-            .checksum_mode(ChecksumMode::Enabled)
+            .set_checksum_mode(checksum.then_some(ChecksumMode::Enabled))
             .send()
             .await?;
         let time = |d: &aws_sdk_s3::primitives::DateTime| {

@@ -7,13 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::primitives::DateTime;
-use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::lock::set_retention;
 use super::{judge, Standing};
 use crate::archive::layout::meta;
 use crate::aws::{Failure, Version, Versions};
@@ -231,34 +230,23 @@ impl Audit {
         mode: LockMode,
         until: OffsetDateTime,
     ) -> Result<(), String> {
-        self.s3
-            .put_object_retention()
-            .bucket(&self.bucket)
-            .key(&v.key)
-            .set_version_id(v.version_id.clone())
-            .retention(
-                ObjectLockRetention::builder()
-                    .mode(match mode {
-                        LockMode::Compliance => ObjectLockRetentionMode::Compliance,
-                        LockMode::Governance => ObjectLockRetentionMode::Governance,
-                    })
-                    .retain_until_date(DateTime::from_secs(until.unix_timestamp()))
-                    .build(),
-            )
-            // Turning GOVERNANCE into COMPLIANCE overrides a governance lock.
-            .set_bypass_governance_retention(
-                (was == Some(LockMode::Governance) && mode == LockMode::Compliance).then_some(true),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "PutObjectRetention failed: {}; the identity needs s3:PutObjectRetention \
+        set_retention(
+            &self.s3,
+            &self.bucket,
+            &v.key,
+            v.version_id.as_deref(),
+            was,
+            mode,
+            until,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "PutObjectRetention failed: {}; the identity needs s3:PutObjectRetention \
                      (and s3:BypassGovernanceRetention to turn GOVERNANCE into COMPLIANCE)",
-                    Failure::from_sdk(&e).detail
-                )
-            })
+                Failure::from_sdk(&e).detail
+            )
+        })
     }
 }
 

@@ -13,9 +13,8 @@ use std::fmt;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     DefaultRetention, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, ObjectLockConfiguration, ObjectLockEnabled,
-    ObjectLockRetentionMode, ObjectLockRule, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    NoncurrentVersionExpiration, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRule,
+    Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use serde::Serialize;
 
@@ -623,11 +622,7 @@ impl ArchiveBucket {
 }
 
 fn read_default_retention(d: &DefaultRetention) -> Option<Lock> {
-    let mode = match d.mode()? {
-        ObjectLockRetentionMode::Compliance => LockMode::Compliance,
-        ObjectLockRetentionMode::Governance => LockMode::Governance,
-        _ => return None,
-    };
+    let mode = super::lock::from_retention_mode(d.mode()?)?;
     // S3 answers with one of days or years; some implementations send the other as 0.
     let period = match (d.days().filter(|d| *d > 0), d.years().filter(|y| *y > 0)) {
         (Some(days), _) => RetentionPeriod::Days(days as u32),
@@ -638,10 +633,7 @@ fn read_default_retention(d: &DefaultRetention) -> Option<Lock> {
 }
 
 fn default_retention(lock: Lock) -> DefaultRetention {
-    let b = DefaultRetention::builder().mode(match lock.mode {
-        LockMode::Compliance => ObjectLockRetentionMode::Compliance,
-        LockMode::Governance => ObjectLockRetentionMode::Governance,
-    });
+    let b = DefaultRetention::builder().mode(super::lock::retention_mode(lock.mode));
     match lock.period {
         RetentionPeriod::Days(d) => b.days(d as i32),
         RetentionPeriod::Years(y) => b.years(y as i32),

@@ -373,7 +373,7 @@ impl<'c> Cleanup<'c> {
         let mut short = None;
         for v in versions.iter().filter(|v| v.key == key) {
             let version = v.version_id.as_deref().unwrap_or("null");
-            let head = Head::read(&self.archive, bucket, key, v.version_id.as_deref())
+            let head = Head::read(&self.archive, bucket, key, v.version_id.as_deref(), true)
                 .await
                 .map_err(|e| {
                     read_failed(

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod bucket;
 pub mod cleanup;
 pub mod hold;
+pub mod lock;
 
 /// When a version archived at `from` may first be deleted: the period later, rounded up to
 /// the second. Years are calendar years (29 February becomes 28 February when needed).

@@ -1,0 +1,138 @@
+//! Why a copy did not happen, and which side's fault it is.
+
+use crate::aws::Failure;
+use crate::notification::ObjectRef;
+
+/// Why a copy did not happen. [`CopyError::is_retryable`] tells a passing condition from one
+/// that waiting will not fix.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(
+        "s3://{bucket}/{key}{} does not exist (account {account}); if it was deleted after \
+         the notification there is nothing to archive",
+        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default()
+    )]
+    SourceMissing {
+        account: String,
+        bucket: String,
+        key: String,
+        version: Option<String>,
+    },
+    #[error(
+        "account {account}'s reader role may not read s3://{bucket}/{key}: {detail}; check \
+         that its policy allows s3:GetObject (and s3:GetObjectVersion) on the bucket, and \
+         kms:Decrypt on the bucket's key if it uses SSE-KMS"
+    )]
+    SourceDenied {
+        account: String,
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+    #[error("reading s3://{bucket}/{key} (account {account}) failed: {}", failure.detail)]
+    SourceRead {
+        account: String,
+        bucket: String,
+        key: String,
+        failure: Failure,
+    },
+    #[error(
+        "s3://{bucket}/{key} changed while it was being copied ({reason}); the copy was \
+         abandoned and will be retried"
+    )]
+    SourceChanged {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("writing s3://{bucket}/{key} failed: {}", failure.detail)]
+    ArchiveWrite {
+        bucket: String,
+        key: String,
+        failure: Failure,
+    },
+    #[error(
+        "the archive copy s3://{bucket}/{key} (version {version}) did not check out: {problem}"
+    )]
+    ArchiveCheck {
+        bucket: String,
+        key: String,
+        version: String,
+        problem: String,
+    },
+}
+
+impl CopyError {
+    /// Whether the same copy may succeed later. Either way the message is not deleted; this
+    /// only decides how soon it comes back.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CopyError::SourceMissing { .. } | CopyError::SourceDenied { .. } => false,
+            CopyError::SourceRead { failure, .. } | CopyError::ArchiveWrite { failure, .. } => {
+                failure.retryable
+            }
+            CopyError::SourceChanged { .. } | CopyError::ArchiveCheck { .. } => true,
+        }
+    }
+
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CopyError::SourceMissing { .. } => "source_missing",
+            CopyError::SourceDenied { .. } => "source_denied",
+            CopyError::SourceRead { .. } => "source_read",
+            CopyError::SourceChanged { .. } => "source_changed",
+            CopyError::ArchiveWrite { .. } => "archive_write",
+            CopyError::ArchiveCheck { .. } => "archive_check",
+        }
+    }
+}
+
+pub(super) fn source_error(account: &str, object: &ObjectRef, failure: Failure) -> CopyError {
+    let (bucket, key) = (object.bucket.clone(), object.key.clone());
+    if failure.is_status(404) || failure.is_code("NoSuchKey") || failure.is_code("NoSuchVersion") {
+        CopyError::SourceMissing {
+            account: account.to_owned(),
+            bucket,
+            key,
+            version: object.version_id.clone(),
+        }
+    } else if failure.is_status(403) {
+        CopyError::SourceDenied {
+            account: account.to_owned(),
+            bucket,
+            key,
+            detail: failure.detail,
+        }
+    } else if failure.is_status(412) {
+        CopyError::SourceChanged {
+            bucket,
+            key,
+            reason: "its ETag changed between reads".to_owned(),
+        }
+    } else {
+        CopyError::SourceRead {
+            account: account.to_owned(),
+            bucket,
+            key,
+            failure,
+        }
+    }
+}
+
+/// A failed write (or read) on the archive side.
+pub(super) fn archive_error<E, R>(
+    bucket: &str,
+    key: &str,
+    e: &aws_sdk_s3::error::SdkError<E, R>,
+) -> CopyError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + crate::aws::errors::HasStatus,
+{
+    CopyError::ArchiveWrite {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        failure: Failure::from_sdk(e),
+    }
+}

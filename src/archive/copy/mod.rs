@@ -1,0 +1,374 @@
+//! Source -> archive: one object copied byte for byte, checked, encrypted and locked, once.
+//!
+//! For every object, in as few requests as the guarantees allow:
+//!
+//! 1. `GetObject` on the source, as the member's reader role (by version when the
+//!    notification names one). Its headers give the size, version, ETag, content headers and
+//!    user metadata (CloudTrail's digest signatures live there).
+//! 2. That one streaming read computes the SHA-256 of exactly the bytes delivered, checks
+//!    CloudTrail log files as they pass, and keeps the bytes of objects up to
+//!    [`SINGLE_PART_LIMIT`].
+//! 3. Small objects: `PutObject` with `If-None-Match: *`. If the key is taken (412), a
+//!    `HeadObject` tells a duplicate (the same SHA-256: nothing is written, the archived
+//!    version's lock is made good if it falls short) from a conflict (other bytes: archived as
+//!    a new version, and reported). Two replicas racing on one notification write one version.
+//! 4. Large objects: `HeadObject` on the archive key first (a duplicate must not cost an
+//!    upload), then a multipart upload fed by a second read pinned to the first's version (or
+//!    ETag), one part in memory at a time; its SHA-256 must match the first read's. Lock set
+//!    after completion.
+//! 5. Every write: SSE-KMS under the archive key with a bucket key, the SHA-256 checksum sent
+//!    along, the source's content headers and user metadata plus trailvault's own, Object Lock
+//!    mode and retain-until from the policy.
+//! 6. `HeadObject` on the new version: size, SHA-256, encryption and lock as intended. Only
+//!    then is the copy done.
+//!
+//! By stage, one file each: `read.rs` the source side, `write.rs` the archive write and the
+//! metadata it carries, `check.rs` what S3 stored (and a duplicate's lock), `error.rs` what
+//! can go wrong.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use self::error::source_error;
+pub use self::error::CopyError;
+use self::write::{metadata, rfc3339};
+use super::layout::meta;
+use super::routing::Route;
+use crate::aws::{Aws, Failure, Head, Members};
+use crate::cloudtrail::logfile::LogSummary;
+use crate::config::{Config, Lock};
+use crate::notification::ObjectRef;
+use crate::retention::retain_until;
+
+mod check;
+mod error;
+mod read;
+mod write;
+
+/// Objects up to this size are read into memory once and written with one `PutObject`;
+/// larger ones stream through a multipart upload. CloudTrail's files are nearly all far
+/// below it.
+pub const SINGLE_PART_LIMIT: u64 = 16 * 1024 * 1024;
+/// Multipart part size (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
+pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+const MAX_PARTS: u64 = 10_000;
+
+/// How a copy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new object in the archive.
+    Archived,
+    /// The archive already held these exact bytes at this key; nothing was written.
+    Duplicate,
+    /// The archive held other bytes at this key; these were archived as a new version.
+    Conflict,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Archived => "archived",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Conflict => "conflict",
+        }
+    }
+}
+
+/// A finished copy.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub outcome: Outcome,
+    pub bytes: u64,
+    /// Hex SHA-256 of the object's bytes.
+    pub sha256: String,
+    /// The archive version that holds them.
+    pub version_id: Option<String>,
+    /// Why the file was marked quarantined, if it was.
+    pub quarantine: Option<String>,
+    /// A correction made to an already-archived version's lock.
+    pub lock_repaired: bool,
+    /// When the version was archived (RFC 3339): now, or for a duplicate, when it first was.
+    pub archived_at: String,
+    /// The source version it is a copy of, when the source bucket is versioned.
+    pub source_version_id: Option<String>,
+}
+
+/// Copies objects into the archive. Built once; shared by every task.
+pub struct Copier {
+    archive: aws_sdk_s3::Client,
+    bucket: String,
+    /// The archive key's ARN, resolved once: what S3 reports back on every object.
+    kms_key_arn: String,
+    lock: Lock,
+    members: Arc<Members>,
+}
+
+/// What the first read of the source found.
+struct Inspected {
+    sha256: [u8; 32],
+    /// The bytes, for objects small enough to write in one request.
+    body: Option<Vec<u8>>,
+    /// The log-file check, for CloudTrail log files.
+    log: Option<Result<LogSummary, String>>,
+}
+
+impl Copier {
+    /// Resolves the archive's KMS key to its ARN (unless given as one) and builds a reader for
+    /// every member account.
+    pub async fn new(config: &Config, aws: &Aws) -> anyhow::Result<Copier> {
+        let home = &config.archive.region;
+        let kms_key_arn = match config.archive.kms_key.key_arn() {
+            Some(arn) => arn.to_owned(),
+            None => resolve_key(aws, config).await?,
+        };
+        Ok(Copier {
+            archive: aws.s3(home),
+            bucket: config.archive.bucket.to_string(),
+            kms_key_arn,
+            lock: config.retention.lock,
+            members: Arc::new(Members::new(aws, home)),
+        })
+    }
+
+    /// The archive bucket's client and name.
+    pub fn archive(&self) -> (&aws_sdk_s3::Client, &str) {
+        (&self.archive, &self.bucket)
+    }
+
+    /// The member accounts' clients (the same ones every copy reads through).
+    pub fn members(&self) -> &Arc<Members> {
+        &self.members
+    }
+
+    /// The archive key's ARN: what every archived object is encrypted under.
+    pub fn kms_key_arn(&self) -> &str {
+        &self.kms_key_arn
+    }
+
+    /// Copies one routed object into the archive (see the module documentation).
+    pub async fn copy(&self, route: &Route<'_>, object: &ObjectRef) -> Result<Copied, CopyError> {
+        let account = route.account.id.to_string();
+        let source = self
+            .members
+            .get(route.account)
+            .await
+            .s3(&route.bucket.region);
+        let key = &route.archive_key;
+
+        let got = source
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .send()
+            .await
+            .map_err(|e| source_error(&account, object, Failure::from_sdk(&e)))?;
+        let size = got.content_length().unwrap_or(0).max(0) as u64;
+        let source_version = got.version_id().filter(|v| *v != "null").map(str::to_owned);
+        let source_etag = got.e_tag().map(str::to_owned);
+        let small = size <= SINGLE_PART_LIMIT;
+        let content = Content {
+            content_type: got.content_type().map(str::to_owned),
+            content_encoding: got.content_encoding().map(str::to_owned),
+            cache_control: got.cache_control().map(str::to_owned),
+            content_disposition: got.content_disposition().map(str::to_owned),
+            content_language: got.content_language().map(str::to_owned),
+        };
+        let source_metadata = got.metadata().cloned();
+
+        // A large object is compared with the archive before its upload, so that a duplicate
+        // never costs a multipart upload; a small one is written first, conditionally.
+        let existing = if small {
+            None
+        } else {
+            self.head_archive(key, None).await?
+        };
+        let inspected = self.inspect(got.body, route, object, size, small).await?;
+        let sha_hex = hex::encode(inspected.sha256);
+        if let Some(existing) = &existing {
+            if existing.metadata.get(meta::SHA256) == Some(&sha_hex) {
+                return self.duplicate(key, existing, size, sha_hex).await;
+            }
+        }
+
+        let now = OffsetDateTime::now_utc();
+        let retain_until = retain_until(now, self.lock.period);
+        let (metadata, quarantine) = metadata(
+            source_metadata.as_ref(),
+            &account,
+            object,
+            source_version.as_deref(),
+            source_etag.as_deref(),
+            &sha_hex,
+            now,
+            inspected.log,
+        );
+        let headers = Headers { content, metadata };
+        let (version_id, outcome) = match inspected.body {
+            Some(body) => {
+                let first = self
+                    .put_single(
+                        key,
+                        body.clone(),
+                        &headers,
+                        &inspected.sha256,
+                        retain_until,
+                        true,
+                    )
+                    .await;
+                match first {
+                    Ok(version_id) => (version_id, Outcome::Archived),
+                    Err(CopyError::ArchiveWrite { failure, .. }) if failure.is_status(412) => {
+                        // The key is taken: by these very bytes (a redelivery, or another
+                        // replica), or by others (a conflict, archived as a new version).
+                        let taken = self.head_archive(key, None).await?.ok_or_else(|| {
+                            CopyError::SourceChanged {
+                                bucket: object.bucket.clone(),
+                                key: object.key.clone(),
+                                reason: "its archive key was taken, then freed".to_owned(),
+                            }
+                        })?;
+                        if taken.metadata.get(meta::SHA256) == Some(&sha_hex) {
+                            return self.duplicate(key, &taken, size, sha_hex).await;
+                        }
+                        let version_id = self
+                            .put_single(key, body, &headers, &inspected.sha256, retain_until, false)
+                            .await?;
+                        (version_id, Outcome::Conflict)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            None => {
+                let pin = Pin {
+                    version: source_version.clone(),
+                    etag: source_etag.clone(),
+                };
+                let version_id = self
+                    .put_multipart(
+                        key,
+                        &account,
+                        &source,
+                        object,
+                        &pin,
+                        size,
+                        &headers,
+                        &inspected.sha256,
+                        retain_until,
+                        existing.is_none(),
+                    )
+                    .await?;
+                let outcome = if existing.is_some() {
+                    Outcome::Conflict
+                } else {
+                    Outcome::Archived
+                };
+                (version_id, outcome)
+            }
+        };
+
+        let version = version_id.clone().unwrap_or_else(|| "null".to_owned());
+        let written = self.head_archive(key, version_id.as_deref()).await?;
+        let written = written.ok_or_else(|| CopyError::ArchiveCheck {
+            bucket: self.bucket.clone(),
+            key: key.clone(),
+            version: version.clone(),
+            problem: "the version just written is not there".to_owned(),
+        })?;
+        if let Some(problem) = self.check(&written, size, &sha_hex, retain_until) {
+            return Err(CopyError::ArchiveCheck {
+                bucket: self.bucket.clone(),
+                key: key.clone(),
+                version,
+                problem,
+            });
+        }
+        Ok(Copied {
+            outcome,
+            bytes: size,
+            sha256: sha_hex,
+            version_id,
+            quarantine,
+            lock_repaired: false,
+            archived_at: rfc3339(now),
+            source_version_id: source_version,
+        })
+    }
+
+    /// The archive already holds these bytes: nothing to write, but its lock must be right.
+    async fn duplicate(
+        &self,
+        key: &str,
+        existing: &Head,
+        size: u64,
+        sha256: String,
+    ) -> Result<Copied, CopyError> {
+        let lock_repaired = self.ensure_locked(key, existing).await?;
+        Ok(Copied {
+            outcome: Outcome::Duplicate,
+            bytes: size,
+            sha256,
+            version_id: existing.version_id.clone(),
+            quarantine: existing.metadata.get(meta::QUARANTINE).cloned(),
+            lock_repaired,
+            archived_at: existing
+                .metadata
+                .get(meta::ARCHIVED_AT)
+                .cloned()
+                .unwrap_or_default(),
+            source_version_id: existing
+                .metadata
+                .get(meta::SOURCE_VERSION)
+                .filter(|v| *v != "null")
+                .cloned(),
+        })
+    }
+}
+
+/// The ARN of a key given as an alias or key id: what S3 reports on every object.
+async fn resolve_key(aws: &Aws, config: &Config) -> anyhow::Result<String> {
+    let home = &config.archive.region;
+    let key = aws
+        .kms(home)
+        .describe_key()
+        .key_id(config.archive.kms_key.as_str())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "archive.kms_key {}: {}; check the key exists in {home} and the worker may \
+                 kms:DescribeKey (or give the key's ARN)",
+                config.archive.kms_key,
+                Failure::from_sdk(&e).detail
+            )
+        })?;
+    Ok(key
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .ok_or_else(|| anyhow::anyhow!("KMS DescribeKey returned no ARN for archive.kms_key"))?
+        .to_owned())
+}
+
+/// The source's content headers, carried to the archive copy as they are.
+struct Content {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+}
+
+/// Content headers and user metadata for the archive copy.
+struct Headers {
+    content: Content,
+    metadata: HashMap<String, String>,
+}
+
+/// What pins a second read to the bytes of the first: the version where the bucket is
+/// versioned, else the ETag.
+struct Pin {
+    version: Option<String>,
+    etag: Option<String>,
+}

@@ -1,0 +1,381 @@
+//! The archive side's write: byte-exact, SSE-KMS under the archive key, the SHA-256 checksum
+//! sent along for S3 to verify, the policy's Object Lock; one request for small objects, a
+//! multipart upload fed by a second, pinned read for large ones. And the metadata it carries.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+};
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::error::{archive_error, source_error, CopyError};
+use super::read::{get_pinned, next_chunk};
+use super::{Copier, Headers, Pin, MAX_PARTS, PART_SIZE};
+use crate::archive::layout::meta;
+use crate::cloudtrail::logfile::LogSummary;
+use crate::notification::ObjectRef;
+use crate::retention::lock::{object_lock_mode, set_retention};
+
+impl Copier {
+    pub(super) async fn put_single(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        headers: &Headers,
+        sha256: &[u8; 32],
+        retain_until: OffsetDateTime,
+        only_if_new: bool,
+    ) -> Result<Option<String>, CopyError> {
+        let out = self
+            .archive
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .set_content_type(headers.content.content_type.clone())
+            .set_content_encoding(headers.content.content_encoding.clone())
+            .set_cache_control(headers.content.cache_control.clone())
+            .set_content_disposition(headers.content.content_disposition.clone())
+            .set_content_language(headers.content.content_language.clone())
+            .set_metadata(Some(headers.metadata.clone()))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_arn)
+            .bucket_key_enabled(true)
+            // The algorithm header too: S3 wants it (or Content-MD5) with lock headers, and with
+            // the value given the SDK sends ours instead of computing its own.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(sha256))
+            .object_lock_mode(object_lock_mode(self.lock.mode))
+            .object_lock_retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
+            .set_if_none_match(only_if_new.then(|| "*".to_owned()))
+            .send()
+            .await
+            .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        Ok(out.version_id().map(str::to_owned))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn put_multipart(
+        &self,
+        key: &str,
+        account: &str,
+        source: &aws_sdk_s3::Client,
+        object: &ObjectRef,
+        pin: &Pin,
+        size: u64,
+        headers: &Headers,
+        sha256: &[u8; 32],
+        retain_until: OffsetDateTime,
+        only_if_new: bool,
+    ) -> Result<Option<String>, CopyError> {
+        let created = self
+            .archive
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_content_type(headers.content.content_type.clone())
+            .set_content_encoding(headers.content.content_encoding.clone())
+            .set_cache_control(headers.content.cache_control.clone())
+            .set_content_disposition(headers.content.content_disposition.clone())
+            .set_content_language(headers.content.content_language.clone())
+            .set_metadata(Some(headers.metadata.clone()))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_arn)
+            .bucket_key_enabled(true)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        let result = self
+            .upload_parts(
+                key,
+                &upload_id,
+                account,
+                source,
+                object,
+                pin,
+                size,
+                sha256,
+                only_if_new,
+            )
+            .await;
+        let version_id = match result {
+            Ok(version_id) => version_id,
+            Err(e) => {
+                // Best effort: an abandoned upload costs storage until the bucket's lifecycle
+                // rule for incomplete uploads removes it.
+                let _ = self
+                    .archive
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(e);
+            }
+        };
+        // Retention given at CreateMultipartUpload is not reliably kept (the emulator drops
+        // it), so it is set on the finished version.
+        set_retention(
+            &self.archive,
+            &self.bucket,
+            key,
+            version_id.as_deref(),
+            None,
+            self.lock.mode,
+            retain_until,
+        )
+        .await
+        .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        Ok(version_id)
+    }
+
+    /// The second read, pinned to the first's version (or ETag), one part in memory at a time.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        account: &str,
+        source: &aws_sdk_s3::Client,
+        object: &ObjectRef,
+        pin: &Pin,
+        size: u64,
+        sha256: &[u8; 32],
+        only_if_new: bool,
+    ) -> Result<Option<String>, CopyError> {
+        let part_size = PART_SIZE.max(size.div_ceil(MAX_PARTS)) as usize;
+        let mut body = get_pinned(source, object, pin)
+            .await
+            .map_err(|f| source_error(account, object, f))?;
+        let mut whole = Sha256::new();
+        let mut parts = Vec::new();
+        let mut buffer = Vec::with_capacity(part_size);
+        let mut done = false;
+        while !done {
+            match next_chunk(&mut body, account, object).await? {
+                Some(chunk) => {
+                    whole.update(&chunk);
+                    let mut chunk = chunk;
+                    while !chunk.is_empty() {
+                        let take = (part_size - buffer.len()).min(chunk.len());
+                        buffer.extend_from_slice(&chunk.split_to(take));
+                        if buffer.len() == part_size {
+                            let part =
+                                std::mem::replace(&mut buffer, Vec::with_capacity(part_size));
+                            parts.push(
+                                self.upload_part(key, upload_id, parts.len() + 1, part)
+                                    .await?,
+                            );
+                        }
+                    }
+                }
+                None => done = true,
+            }
+        }
+        if !buffer.is_empty() || parts.is_empty() {
+            parts.push(
+                self.upload_part(key, upload_id, parts.len() + 1, buffer)
+                    .await?,
+            );
+        }
+        let whole: [u8; 32] = whole.finalize().into();
+        if &whole != sha256 {
+            return Err(CopyError::SourceChanged {
+                bucket: object.bucket.clone(),
+                key: object.key.clone(),
+                reason: "the second read's SHA-256 differs from the first's".to_owned(),
+            });
+        }
+        let done = self
+            .archive
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .set_if_none_match(only_if_new.then(|| "*".to_owned()))
+            .send()
+            .await
+            .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        Ok(done.version_id().map(str::to_owned))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: usize,
+        part: Vec<u8>,
+    ) -> Result<CompletedPart, CopyError> {
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&part));
+        let out = self
+            .archive
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number as i32)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&checksum)
+            .body(ByteStream::from(part))
+            .send()
+            .await
+            .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        Ok(CompletedPart::builder()
+            .part_number(number as i32)
+            .set_e_tag(out.e_tag().map(str::to_owned))
+            .checksum_sha256(checksum)
+            .build())
+    }
+}
+
+/// The source's user metadata, untouched, plus trailvault's own. Returns the metadata and the
+/// quarantine reason, if any.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn metadata(
+    source: Option<&HashMap<String, String>>,
+    account: &str,
+    object: &ObjectRef,
+    version: Option<&str>,
+    etag: Option<&str>,
+    sha256: &str,
+    now: OffsetDateTime,
+    log: Option<Result<LogSummary, String>>,
+) -> (HashMap<String, String>, Option<String>) {
+    let mut m = HashMap::new();
+    let mut quarantine = None;
+    for (k, v) in source.into_iter().flatten() {
+        if let Some(rest) = k.strip_prefix(meta::PREFIX) {
+            // A source may not speak for trailvault; its entry is kept, renamed.
+            m.insert(format!("{}{rest}", meta::SHADOWED), v.clone());
+            quarantine = Some("the source's user metadata used trailvault's own names".to_owned());
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m.insert(meta::SOURCE_BUCKET.into(), object.bucket.clone());
+    m.insert(meta::SOURCE_KEY.into(), header_safe_key(&object.key));
+    m.insert(
+        meta::SOURCE_VERSION.into(),
+        version.unwrap_or("null").to_owned(),
+    );
+    if let Some(etag) = etag {
+        m.insert(meta::SOURCE_ETAG.into(), etag.trim_matches('"').to_owned());
+    }
+    m.insert(meta::ACCOUNT.into(), account.to_owned());
+    m.insert(meta::SHA256.into(), sha256.to_owned());
+    m.insert(meta::ARCHIVED_AT.into(), rfc3339(now));
+    match log {
+        Some(Ok(summary)) => {
+            m.insert(meta::RECORDS.into(), summary.records.to_string());
+            if let (Some(oldest), Some(newest)) = (summary.oldest, summary.newest) {
+                m.insert(meta::OLDEST_EVENT.into(), header_safe(&oldest));
+                m.insert(meta::NEWEST_EVENT.into(), header_safe(&newest));
+            }
+        }
+        Some(Err(reason)) => quarantine = Some(reason),
+        None => {}
+    }
+    if let Some(reason) = &quarantine {
+        m.insert(meta::QUARANTINE.into(), header_safe(reason));
+    }
+    (m, quarantine)
+}
+
+/// Keys may hold any UTF-8; metadata values travel as HTTP headers, so everything but
+/// printable ASCII (and `%` itself) is percent-encoded.
+fn header_safe_key(key: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+    percent_encoding::utf8_percent_encode(key, SET).to_string()
+}
+
+/// Printable ASCII only, at most 256 characters: for free text in metadata.
+fn header_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .take(256)
+        .collect()
+}
+
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC times format")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn metadata_keeps_the_source_and_cannot_be_spoofed() {
+        let mut source = HashMap::new();
+        source.insert("signature".to_owned(), "ab12".to_owned());
+        source.insert("signature-algorithm".to_owned(), "SHA256withRSA".to_owned());
+        source.insert("trailvault-sha256".to_owned(), "forged".to_owned());
+        let object = ObjectRef {
+            bucket: "b".to_owned(),
+            key: "AWSLogs/é x/k".to_owned(),
+            version_id: None,
+            size: None,
+            etag: None,
+            event_time: None,
+        };
+        let now = datetime!(2026-11-21 12:00:00.25 UTC);
+        let (m, quarantine) = metadata(
+            Some(&source),
+            "111122223333",
+            &object,
+            None,
+            Some("\"e1\""),
+            "cafe",
+            now,
+            None,
+        );
+        assert_eq!(m["signature"], "ab12");
+        assert_eq!(m["signature-algorithm"], "SHA256withRSA");
+        assert_eq!(
+            m[meta::SHA256],
+            "cafe",
+            "the source cannot set trailvault's hash"
+        );
+        assert_eq!(m["trailvault-shadowed-sha256"], "forged");
+        assert!(quarantine.is_some());
+        assert_eq!(m[meta::SOURCE_KEY], "AWSLogs/%C3%A9 x/k");
+        assert_eq!(m[meta::SOURCE_ETAG], "e1");
+        assert_eq!(m[meta::SOURCE_VERSION], "null");
+        assert_eq!(m[meta::ARCHIVED_AT], "2026-11-21T12:00:00Z");
+
+        let log = Some(Err("not valid gzip: invalid gzip header".to_owned()));
+        let (m, quarantine) = metadata(
+            None,
+            "111122223333",
+            &object,
+            Some("v1"),
+            None,
+            "cafe",
+            now,
+            log,
+        );
+        assert_eq!(
+            quarantine.as_deref(),
+            Some("not valid gzip: invalid gzip header")
+        );
+        assert_eq!(m[meta::QUARANTINE], "not valid gzip: invalid gzip header");
+        assert!(!m.contains_key(meta::SOURCE_ETAG));
+    }
+}
