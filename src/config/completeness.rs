@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, Problems, RoleArn};
+use super::error::Problems;
+use super::ids::{AccountId, RoleArn};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
+use super::error::Problems;
 
 /// S3 Object Lock accepts at most 100 years.
 pub const MAX_RETENTION_YEARS: u32 = 100;
