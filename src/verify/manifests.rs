@@ -1,0 +1,258 @@
+//! trailvault's own manifests: the signed chain, every listed version there, every version
+//! listed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use futures_util::stream::{self, StreamExt as _};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::{verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Verifier};
+use crate::archive::layout;
+use crate::cloudtrail::digest::{self, PublicKey};
+use crate::manifest::Manifest;
+
+impl Verifier {
+    /// Walks the manifest chain, checks every entry, and finds the versions no manifest
+    /// lists. Returns the manifests' tally, the unlisted versions and the bad entries.
+    pub(super) async fn check_manifests(
+        &self,
+        key: &PublicKey,
+        index: &Index,
+        scope: &Scope,
+        progress: &(dyn Fn(&str) + Sync),
+        lines: &mut Vec<Line>,
+        notes: &mut Vec<Note>,
+    ) -> (Tally, u64, u64) {
+        let present: BTreeMap<u64, String> = index
+            .current
+            .keys()
+            .filter_map(|k| layout::manifest_sequence(k).map(|n| (n, k.clone())))
+            .collect();
+        let newest = present.keys().next_back().copied().unwrap_or(0);
+        let fetched: Vec<(u64, ManifestRead)> = stream::iter(present.clone())
+            .map(|(n, k)| async move {
+                let r = match self.fetch(&k, None).await {
+                    Ok(f) => match serde_json::from_slice::<Manifest>(&f.bytes) {
+                        Ok(m) => Ok((m, f)),
+                        Err(_) => Err("invalid format".to_owned()),
+                    },
+                    Err(why) => Err(why),
+                };
+                progress("manifest");
+                (n, r)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let fetched: BTreeMap<u64, ManifestRead> = fetched.into_iter().collect();
+
+        let mut tally = Tally::default();
+        // (key, version) -> (sha256, manifest number)
+        let mut entries: HashMap<(String, String), (String, u64)> = HashMap::new();
+        for n in 1..=newest {
+            tally.total += 1;
+            let location = self.location(&layout::manifest_key(n));
+            let problem = match fetched.get(&n) {
+                None => Some(format!(
+                    "not found (the chain is broken between {} and {})",
+                    n.saturating_sub(1),
+                    n + 1
+                )),
+                Some(Err(why)) => Some(why.clone()),
+                Some(Ok((m, f))) => {
+                    let problem = self.check_manifest(key, n, m, f, fetched.get(&(n - 1)));
+                    if problem.is_none() {
+                        for e in &m.entries {
+                            entries.insert(
+                                (e.archive_key.clone(), e.version_id.clone()),
+                                (e.sha256.clone(), n),
+                            );
+                        }
+                    }
+                    problem
+                }
+            };
+            tally.valid += u64::from(problem.is_none());
+            lines.push(Line {
+                kind: "Manifest",
+                location,
+                result: verdict(&problem),
+            });
+        }
+
+        // Every listed version must be there, with the bytes the manifest names.
+        let exists: BTreeSet<(String, String)> = index
+            .versions
+            .iter()
+            .map(|v| {
+                (
+                    v.key.clone(),
+                    v.version_id.clone().unwrap_or_else(|| "null".to_owned()),
+                )
+            })
+            .collect();
+        let in_scope = |key: &str, at: Option<OffsetDateTime>| match self.trail_file(key) {
+            Some(f) => scope.takes(&f.account, &f.region, at.or(f.at)),
+            None => scope.is_whole(),
+        };
+        let to_check: Vec<((String, String), (String, u64))> = entries
+            .iter()
+            .filter(|((k, _), _)| in_scope(k, None))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let checked: Vec<Option<Line>> = stream::iter(to_check)
+            .map(|((k, v), (sha, n))| {
+                let exists = exists.contains(&(k.clone(), v.clone()));
+                async move {
+                    let known = self
+                        .read
+                        .lock()
+                        .expect("read cache")
+                        .get(&(k.clone(), v.clone()))
+                        .cloned();
+                    let problem = if !exists {
+                        Some(format!("listed in manifest {n} but not in the archive"))
+                    } else {
+                        let actual = match known {
+                            Some(s) => Some(s),
+                            None => {
+                                let version = (v != "null").then(|| v.clone());
+                                self.fetch(&k, version)
+                                    .await
+                                    .ok()
+                                    .map(|f| hex::encode(Sha256::digest(&f.bytes)))
+                            }
+                        };
+                        match actual {
+                            Some(a) if a == sha => None,
+                            Some(_) => Some(format!("SHA-256 doesn't match manifest {n}")),
+                            None => Some(format!("listed in manifest {n} but cannot be read")),
+                        }
+                    };
+                    progress("version");
+                    problem.map(|p| Line {
+                        kind: "Archive object",
+                        location: format!("{}?versionId={v}", self.location(&k)),
+                        result: format!("INVALID: {p}"),
+                    })
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let bad: Vec<Line> = checked.into_iter().flatten().collect();
+        let bad_entries = bad.len() as u64;
+        lines.extend(bad);
+
+        // Every version in the archive must be listed, but those written since the newest
+        // manifest was (S3's own time, which no manifest content can move), which the next
+        // manifest will list.
+        let newest_manifest_write = index
+            .versions
+            .iter()
+            .filter(|v| v.key.starts_with(layout::MANIFESTS))
+            .filter_map(|v| v.last_modified.map(|t| t.secs()))
+            .max();
+        let mut unlisted = 0;
+        let mut pending = 0;
+        for v in &index.versions {
+            if v.key.starts_with(layout::MANIFESTS) {
+                continue;
+            }
+            let at = v
+                .last_modified
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok());
+            if !in_scope(&v.key, at) {
+                continue;
+            }
+            let version = v.version_id.clone().unwrap_or_else(|| "null".to_owned());
+            if entries.contains_key(&(v.key.clone(), version.clone())) {
+                continue;
+            }
+            // Same second as the newest manifest: S3's times are whole seconds, so it may be
+            // newer.
+            let written = v.last_modified.map(|t| t.secs());
+            if newest_manifest_write.is_none_or(|m| written.is_none_or(|w| w >= m)) {
+                pending += 1;
+                continue;
+            }
+            unlisted += 1;
+            lines.push(Line {
+                kind: "Archive object",
+                location: format!("{}?versionId={version}", self.location(&v.key)),
+                result: "INVALID: no manifest lists this version".to_owned(),
+            });
+        }
+        if pending > 0 {
+            notes.push(Note {
+                kind: "pending",
+                text: format!(
+                    "{pending} archive version(s) written after the newest manifest's period: \
+                     the next manifest lists them; verify again after it"
+                ),
+            });
+        }
+        (tally, unlisted, bad_entries)
+    }
+
+    /// What is wrong with manifest `n`, if anything.
+    pub(super) fn check_manifest(
+        &self,
+        key: &PublicKey,
+        n: u64,
+        m: &Manifest,
+        f: &Fetched,
+        previous: Option<&ManifestRead>,
+    ) -> Option<String> {
+        let manifest_key = layout::manifest_key(n);
+        let Some(signature) = f.metadata.get(digest::SIGNATURE_METADATA) else {
+            return Some("has no signature (x-amz-meta-signature is missing)".to_owned());
+        };
+        if m.sequence != n || m.archive_bucket != self.bucket {
+            return Some("has been moved from its original location".to_owned());
+        }
+        if key
+            .verify(
+                m.string_to_sign(&manifest_key, &f.bytes).as_bytes(),
+                signature,
+            )
+            .is_err()
+        {
+            return Some("signature verification failed".to_owned());
+        }
+        if n == 1 {
+            return m
+                .previous_manifest_key
+                .is_some()
+                .then(|| "the first manifest names a previous one".to_owned());
+        }
+        if m.previous_manifest_key.as_deref() != Some(layout::manifest_key(n - 1).as_str()) {
+            return Some(format!("does not name manifest {} as its previous", n - 1));
+        }
+        match previous {
+            Some(Ok((_, pf))) => {
+                if m.previous_manifest_hash_value.as_deref()
+                    != Some(hex::encode(Sha256::digest(&pf.bytes)).as_str())
+                {
+                    Some(format!(
+                        "previousManifestHashValue does not match manifest {} found in the \
+                         archive",
+                        n - 1
+                    ))
+                } else if m.previous_manifest_signature.as_ref()
+                    != pf.metadata.get(digest::SIGNATURE_METADATA)
+                {
+                    Some(format!(
+                        "previousManifestSignature does not match the signature of manifest {}",
+                        n - 1
+                    ))
+                } else {
+                    None
+                }
+            }
+            // The previous one is missing or unreadable: reported on its own line.
+            _ => None,
+        }
+    }
+}
