@@ -5,7 +5,7 @@
 //!
 //! Terraform and its AWS provider come from this machine (the provider from the filesystem
 //! mirror named in infra/terraform/cli.tfrc); checkov from the virtualenv infra/test builds.
-//! Without terraform the tests say they are skipped, and why.
+//! Without terraform the tests say they are skipped, and why; with `CI` set they fail instead.
 
 mod common;
 
@@ -21,12 +21,20 @@ use trailvault_devstack::provision;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Whether terraform can run here; when not, the caller skips, loudly.
+/// Whether terraform can run here; when not, the caller skips, loudly. In CI (`CI` set) a
+/// missing terraform fails instead: a green run must not hide checks that never ran.
 fn terraform_missing(test: &str) -> bool {
     let ok = Command::new("terraform")
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!(
+            "{test}: terraform is not installed, and CI is set: the Terraform checks cannot \
+             be skipped in CI; install terraform 1.5+ with the AWS provider 5.100 in \
+             /opt/tf-plugins"
+        );
+    }
     if !ok {
         eprintln!(
             "SKIPPED {test}: terraform is not installed (the Terraform checks need terraform \
