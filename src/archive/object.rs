@@ -6,7 +6,7 @@ use std::time::Instant;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
-use super::classify::ObjectResult;
+use super::classify::{classify, Failed, ObjectResult};
 use super::copy::Outcome;
 use super::routing::{self, Refusal};
 use super::Ctx;
@@ -58,13 +58,10 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                 })
                 .inc();
             ctx.tally.failure(refusal.label());
-            // With discovery on, an unknown bucket may belong to an account the organization
-            // is gaining: the message comes back after its visibility timeout, and reaches
-            // the dead-letter queue by redrive if the bucket stays unknown.
-            let result = match (&refusal, &ctx.discovery) {
-                (Refusal::UnknownBucket { .. }, Some(_)) => ObjectResult::Retry,
-                _ => ObjectResult::Park,
-            };
+            let result = classify(Failed::Refused {
+                refusal: &refusal,
+                discovery: ctx.discovery.is_some(),
+            });
             return Archival::failed(result, refusal.label());
         }
     };
@@ -162,16 +159,17 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                 .get_or_create(&ReasonLabel { reason: e.label() })
                 .inc();
             ctx.tally.failure(e.label());
-            if e.is_retryable() {
-                warn!(account, bucket, key, reason = e.label(), error = %e, "copy failed; will retry");
-                Archival::failed(ObjectResult::Retry, e.label())
-            } else {
-                error!(
+            let result = classify(Failed::Copy(&e));
+            match result {
+                ObjectResult::Retry => {
+                    warn!(account, bucket, key, reason = e.label(), error = %e, "copy failed; will retry")
+                }
+                _ => error!(
                     account, bucket, key, reason = e.label(), error = %e,
                     "copy failed and retrying will not help; the message goes to the dead-letter queue"
-                );
-                Archival::failed(ObjectResult::Park, e.label())
+                ),
             }
+            Archival::failed(result, e.label())
         }
     }
 }

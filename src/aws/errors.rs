@@ -31,6 +31,15 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
 ];
 
+/// Whether an AWS service's answer means "the same call may well succeed later": throttling,
+/// server errors, conflicts of the moment (409), and the 4xx codes in [`RETRYABLE_CODES`].
+fn retryable(status: u16, code: Option<&str>) -> bool {
+    status >= 500
+        || status == 429
+        || status == 409
+        || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+}
+
 impl Failure {
     pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Failure
     where
@@ -47,12 +56,7 @@ impl Failure {
                     code.as_deref().unwrap_or("error"),
                     service.err().message().unwrap_or("no message")
                 );
-                let retryable = status >= 500
-                    || status == 429
-                    || status == 409
-                    || code
-                        .as_deref()
-                        .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+                let retryable = retryable(status, code.as_deref());
                 Failure {
                     status: Some(status),
                     code,
@@ -95,5 +99,32 @@ pub trait HasStatus {
 impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retryable;
+
+    #[test]
+    fn a_service_answer_is_retryable_only_when_waiting_can_help() {
+        let cases = [
+            (500, None, true),
+            (503, Some("SlowDown"), true),
+            (429, None, true),
+            (409, Some("OperationAborted"), true),
+            (400, Some("RequestTimeout"), true),
+            (400, Some("ExpiredToken"), true),
+            (400, Some("ThrottlingException"), true),
+            (403, Some("RequestTimeTooSkewed"), true),
+            (403, Some("AccessDenied"), false),
+            (403, None, false),
+            (404, Some("NoSuchKey"), false),
+            (400, Some("InvalidArgument"), false),
+            (412, Some("PreconditionFailed"), false),
+        ];
+        for (status, code, want) in cases {
+            assert_eq!(retryable(status, code), want, "{status} {code:?}");
+        }
     }
 }

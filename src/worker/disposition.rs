@@ -1,5 +1,5 @@
-//! What happens to a message once its work is done: the one place where "delete", "retry"
-//! and "park" are decided.
+//! What happens to a message once its work is done: its objects' results (each classified in
+//! `archive::classify`) become "delete", "retry" or "park" here, and nowhere else.
 
 use crate::archive::classify::ObjectResult;
 

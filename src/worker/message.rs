@@ -4,6 +4,7 @@ use tracing::{info, warn};
 
 use super::disposition::{decide, Disposition};
 use super::QueueCtx;
+use crate::archive::classify::{classify, Failed};
 use crate::archive::object::archive;
 use crate::archive::Ctx;
 use crate::notification::{self, Notification};
@@ -35,7 +36,7 @@ pub async fn handle(ctx: &Ctx, queue: &QueueCtx, message_id: &str, body: &str) -
                 .get_or_create(&ReasonLabel { reason: e.label() })
                 .inc();
             ctx.tally.failure(e.label());
-            return Disposition::Park;
+            return decide(&[classify(Failed::Notification(&e))]);
         }
     };
     let mut results = Vec::with_capacity(objects.len());

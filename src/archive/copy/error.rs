@@ -3,8 +3,7 @@
 use crate::aws::Failure;
 use crate::notification::ObjectRef;
 
-/// Why a copy did not happen. [`CopyError::is_retryable`] tells a passing condition from one
-/// that waiting will not fix.
+/// Why a copy did not happen. Whether waiting helps is decided in `archive::classify`.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error(
@@ -63,18 +62,6 @@ pub enum CopyError {
 }
 
 impl CopyError {
-    /// Whether the same copy may succeed later. Either way the message is not deleted; this
-    /// only decides how soon it comes back.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            CopyError::SourceMissing { .. } | CopyError::SourceDenied { .. } => false,
-            CopyError::SourceRead { failure, .. } | CopyError::ArchiveWrite { failure, .. } => {
-                failure.retryable
-            }
-            CopyError::SourceChanged { .. } | CopyError::ArchiveCheck { .. } => true,
-        }
-    }
-
     /// A bounded label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
