@@ -9,8 +9,9 @@ use crate::aws::Aws;
 use crate::cli::args::progress_bar;
 use crate::cli::args::ConfigOption;
 use crate::config::Config;
+use crate::retention::archive_bucket::ArchiveBucket;
 use crate::retention::audit::{Audit, Report};
-use crate::retention::bucket::{ArchiveBucket, BucketState, Change};
+use crate::retention::bucket::{BucketState, Change};
 
 /// Exit code when the bucket or a version differs from the policy (as `terraform plan
 /// -detailed-exitcode` does for changes).

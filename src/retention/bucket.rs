@@ -11,60 +11,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
-    DefaultRetention, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRule,
-    Transition, TransitionStorageClass, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, NoncurrentVersionExpiration, Transition, TransitionStorageClass,
 };
 use serde::Serialize;
 
-use crate::aws::Failure;
 use crate::config::{Lock, LockMode, Retention, RetentionPeriod};
 
 /// The lifecycle rule that carries transitions and expirations.
 pub const RULE_RETENTION: &str = "trailvault-retention";
 /// The lifecycle rule that removes delete markers left with no version behind them.
 pub const RULE_DELETE_MARKERS: &str = "trailvault-delete-markers";
-
-#[derive(Debug, thiserror::Error)]
-pub enum BucketError {
-    #[error(
-        "cannot read the {what} of archive bucket {bucket}: {}; the identity needs {permission} \
-         on it",
-        failure.detail
-    )]
-    Read {
-        bucket: String,
-        what: &'static str,
-        permission: &'static str,
-        failure: Failure,
-    },
-    #[error(
-        "cannot change the {what} of archive bucket {bucket}: {}; the identity needs \
-         {permission} on it (or set retention.reconcile = \"report\" where Terraform owns the \
-         bucket)",
-        failure.detail
-    )]
-    Write {
-        bucket: String,
-        what: &'static str,
-        permission: &'static str,
-        failure: Failure,
-    },
-    #[error(
-        "refusing to change archive bucket {bucket}'s default retention from {bucket_lock} to \
-         {policy_lock}: {why}. trailvault never weakens a COMPLIANCE default; if the policy is \
-         right, an account administrator must change the bucket by hand"
-    )]
-    WouldWeaken {
-        bucket: String,
-        bucket_lock: String,
-        policy_lock: String,
-        why: String,
-    },
-    #[error("archive bucket {bucket} still differs from the policy after the change: {remaining}")]
-    Unsettled { bucket: String, remaining: String },
-}
 
 /// One named part of a bucket's configuration and how it reads.
 pub type Settings = BTreeMap<String, String>;
@@ -78,7 +35,7 @@ pub struct BucketState {
     /// Lifecycle rules by id, each reduced to its settings.
     pub rules: BTreeMap<String, Settings>,
     /// The rules themselves, for writing back (the policy's side only).
-    lifecycle: Vec<LifecycleRule>,
+    pub(super) lifecycle: Vec<LifecycleRule>,
 }
 
 /// One difference between the bucket and the policy.
@@ -217,7 +174,7 @@ pub fn weakens(have: Lock, want: Lock) -> Option<String> {
 /// The policy as lifecycle rules: transitions and expirations in one rule over the whole
 /// bucket (it holds nothing but the archive), delete-marker cleanup in another (S3 does not
 /// allow it beside an expiration in days).
-fn lifecycle_rules(retention: &Retention) -> Vec<LifecycleRule> {
+pub(super) fn lifecycle_rules(retention: &Retention) -> Vec<LifecycleRule> {
     let l = &retention.lifecycle;
     let whole_bucket = || LifecycleRuleFilter::builder().prefix("").build();
     let mut rules = Vec::new();
@@ -278,7 +235,7 @@ fn lifecycle_rules(retention: &Retention) -> Vec<LifecycleRule> {
 /// A lifecycle rule reduced to what it does, one setting per line. Anything trailvault's
 /// policy never sets (dates, tag or size filters, noncurrent transitions) still shows, so
 /// that a foreign rule's every effect is visible.
-fn rule_settings(rule: &LifecycleRule) -> Settings {
+pub(super) fn rule_settings(rule: &LifecycleRule) -> Settings {
     let mut s = Settings::new();
     s.insert("status".to_owned(), rule.status().as_str().to_owned());
     // Rules written before S3 had filters carry a bare prefix; a foreign rule may be one.
@@ -385,260 +342,6 @@ fn describe_filter(f: &LifecycleRuleFilter) -> String {
     } else {
         parts.join(", ")
     }
-}
-
-/// Reads and changes one archive bucket's configuration.
-pub struct ArchiveBucket {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-impl ArchiveBucket {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> ArchiveBucket {
-        ArchiveBucket {
-            s3,
-            bucket: bucket.into(),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.bucket
-    }
-
-    /// The bucket's configuration as S3 has it.
-    pub async fn read(&self) -> Result<BucketState, BucketError> {
-        let read_error = |what, permission, failure| BucketError::Read {
-            bucket: self.bucket.clone(),
-            what,
-            permission,
-            failure,
-        };
-        let (object_lock, default_retention) = match self
-            .s3
-            .get_object_lock_configuration()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let conf = out.object_lock_configuration();
-                let enabled =
-                    conf.and_then(|c| c.object_lock_enabled()) == Some(&ObjectLockEnabled::Enabled);
-                let lock = conf
-                    .and_then(|c| c.rule())
-                    .and_then(|r| r.default_retention())
-                    .and_then(read_default_retention);
-                (enabled, lock)
-            }
-            Err(e) => {
-                let failure = Failure::from_sdk(&e);
-                if failure.is_code("ObjectLockConfigurationNotFoundError") {
-                    (false, None)
-                } else {
-                    return Err(read_error(
-                        "Object Lock configuration",
-                        "s3:GetBucketObjectLockConfiguration",
-                        failure,
-                    ));
-                }
-            }
-        };
-
-        // Object Lock cannot be on without versioning, and S3 never lets it be suspended
-        // then: only a bucket without the lock needs asking.
-        let versioning = if object_lock {
-            Some("Enabled".to_owned())
-        } else {
-            self.s3
-                .get_bucket_versioning()
-                .bucket(&self.bucket)
-                .send()
-                .await
-                .map_err(|e| {
-                    read_error(
-                        "versioning",
-                        "s3:GetBucketVersioning",
-                        Failure::from_sdk(&e),
-                    )
-                })?
-                .status()
-                .map(|s| s.as_str().to_owned())
-        };
-
-        let lifecycle = match self
-            .s3
-            .get_bucket_lifecycle_configuration()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(out) => out.rules().to_vec(),
-            Err(e) => {
-                let failure = Failure::from_sdk(&e);
-                if failure.is_code("NoSuchLifecycleConfiguration") {
-                    Vec::new()
-                } else {
-                    return Err(read_error(
-                        "lifecycle configuration",
-                        "s3:GetLifecycleConfiguration",
-                        failure,
-                    ));
-                }
-            }
-        };
-        let mut rules = BTreeMap::new();
-        for (i, rule) in lifecycle.iter().enumerate() {
-            let id = rule
-                .id()
-                .filter(|id| !id.is_empty())
-                .map_or_else(|| format!("(unnamed rule {})", i + 1), str::to_owned);
-            rules.insert(id, rule_settings(rule));
-        }
-        Ok(BucketState {
-            versioning,
-            object_lock,
-            default_retention,
-            rules,
-            lifecycle,
-        })
-    }
-
-    /// Makes the bucket equal to `policy`, changing only what differs; then reads it back
-    /// and checks. Refuses, changing nothing, when that would weaken a COMPLIANCE default.
-    /// Returns the changes made.
-    pub async fn apply(&self, policy: &BucketState) -> Result<Vec<Change>, BucketError> {
-        let current = self.read().await?;
-        let changes = current.diff(policy);
-        if let Some(refused) = changes.iter().find(|c| c.refused.is_some()) {
-            return Err(BucketError::WouldWeaken {
-                bucket: self.bucket.clone(),
-                bucket_lock: refused.bucket.clone().unwrap_or_default(),
-                policy_lock: refused.policy.clone().unwrap_or_default(),
-                why: refused.refused.clone().unwrap_or_default(),
-            });
-        }
-        if changes.is_empty() {
-            return Ok(changes);
-        }
-        let write_error = |what, permission, e: Failure| BucketError::Write {
-            bucket: self.bucket.clone(),
-            what,
-            permission,
-            failure: e,
-        };
-        if current.versioning != policy.versioning {
-            self.s3
-                .put_bucket_versioning()
-                .bucket(&self.bucket)
-                .versioning_configuration(
-                    VersioningConfiguration::builder()
-                        .status(BucketVersioningStatus::Enabled)
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| {
-                    write_error(
-                        "versioning",
-                        "s3:PutBucketVersioning",
-                        Failure::from_sdk(&e),
-                    )
-                })?;
-        }
-        if current.object_lock != policy.object_lock
-            || current.default_retention != policy.default_retention
-        {
-            let mut conf =
-                ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled);
-            if let Some(lock) = policy.default_retention {
-                conf = conf.rule(
-                    ObjectLockRule::builder()
-                        .default_retention(default_retention(lock))
-                        .build(),
-                );
-            }
-            self.s3
-                .put_object_lock_configuration()
-                .bucket(&self.bucket)
-                .object_lock_configuration(conf.build())
-                .send()
-                .await
-                .map_err(|e| {
-                    write_error(
-                        "Object Lock configuration",
-                        "s3:PutBucketObjectLockConfiguration",
-                        Failure::from_sdk(&e),
-                    )
-                })?;
-        }
-        if current.rules != policy.rules {
-            if policy.lifecycle.is_empty() {
-                self.s3
-                    .delete_bucket_lifecycle()
-                    .bucket(&self.bucket)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        write_error(
-                            "lifecycle configuration",
-                            "s3:PutLifecycleConfiguration",
-                            Failure::from_sdk(&e),
-                        )
-                    })?;
-            } else {
-                self.s3
-                    .put_bucket_lifecycle_configuration()
-                    .bucket(&self.bucket)
-                    .lifecycle_configuration(
-                        BucketLifecycleConfiguration::builder()
-                            .set_rules(Some(policy.lifecycle.clone()))
-                            .build()
-                            .expect("rules are set"),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        write_error(
-                            "lifecycle configuration",
-                            "s3:PutLifecycleConfiguration",
-                            Failure::from_sdk(&e),
-                        )
-                    })?;
-            }
-        }
-        let remaining = self.read().await?.diff(policy);
-        if !remaining.is_empty() {
-            return Err(BucketError::Unsettled {
-                bucket: self.bucket.clone(),
-                remaining: remaining
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
-        Ok(changes)
-    }
-}
-
-fn read_default_retention(d: &DefaultRetention) -> Option<Lock> {
-    let mode = super::lock::from_retention_mode(d.mode()?)?;
-    // S3 answers with one of days or years; some implementations send the other as 0.
-    let period = match (d.days().filter(|d| *d > 0), d.years().filter(|y| *y > 0)) {
-        (Some(days), _) => RetentionPeriod::Days(days as u32),
-        (None, Some(years)) => RetentionPeriod::Years(years as u32),
-        (None, None) => return None,
-    };
-    Some(Lock { mode, period })
-}
-
-fn default_retention(lock: Lock) -> DefaultRetention {
-    let b = DefaultRetention::builder().mode(super::lock::retention_mode(lock.mode));
-    match lock.period {
-        RetentionPeriod::Days(d) => b.days(d as i32),
-        RetentionPeriod::Years(y) => b.years(y as i32),
-    }
-    .build()
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Lock, LockMode, RetentionPeriod};
 
+pub mod archive_bucket;
 pub mod audit;
 pub mod bucket;
 pub mod cleanup;

@@ -33,7 +33,8 @@ use crate::archive::Engine;
 use crate::aws::Aws;
 use crate::completeness::sweep;
 use crate::config::Config;
-use crate::retention::bucket::{ArchiveBucket, BucketState};
+use crate::retention::archive_bucket::ArchiveBucket;
+use crate::retention::bucket::BucketState;
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::Metrics;
 
