@@ -3,12 +3,29 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ObjectLockLegalHoldStatus};
 use base64::Engine as _;
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::{Failure, Version};
+use crate::archive::layout::meta;
 use crate::config::LockMode;
+
+/// A `HeadObject` that failed, with what it asked for.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "HeadObject s3://{bucket}/{key}{} failed: {}; the identity needs s3:GetObject and \
+     s3:GetObjectVersion on the bucket",
+    version_id.as_ref().map(|v| format!(" version {v}")).unwrap_or_default(),
+    failure.detail
+)]
+pub struct HeadError {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub failure: Failure,
+}
 
 /// A version's head. Size, last-modified time, encryption, lock and the stored checksum are
 /// S3's own; `metadata` is whatever the writer sent, and proves nothing on its own.
@@ -44,7 +61,7 @@ impl Head {
         key: &str,
         version_id: Option<&str>,
         checksum: bool,
-    ) -> Result<Head, aws_sdk_s3::error::SdkError<HeadObjectError>> {
+    ) -> Result<Head, HeadError> {
         let h = s3
             .head_object()
             .bucket(bucket)
@@ -52,7 +69,13 @@ impl Head {
             .set_version_id(version_id.map(str::to_owned))
             .set_checksum_mode(checksum.then_some(ChecksumMode::Enabled))
             .send()
-            .await?;
+            .await
+            .map_err(|e| HeadError {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                version_id: version_id.map(str::to_owned),
+                failure: Failure::from_sdk(&e),
+            })?;
         let time = |d: &aws_sdk_s3::primitives::DateTime| {
             OffsetDateTime::from_unix_timestamp(d.secs()).ok()
         };
@@ -76,6 +99,21 @@ impl Head {
                 .then(|| full_object_sha256(h.checksum_sha256(), h.checksum_type()))
                 .flatten(),
         })
+    }
+}
+
+impl Head {
+    /// [`Head::read`] of a listed version, without its checksum.
+    pub async fn of(s3: &aws_sdk_s3::Client, bucket: &str, v: &Version) -> Result<Head, HeadError> {
+        Head::read(s3, bucket, &v.key, v.version_id.as_deref(), false).await
+    }
+
+    /// trailvault's archived-at stamp, as the writer set it (see `retention::archived_at` for
+    /// how far it is believed).
+    pub fn stamp(&self) -> Option<OffsetDateTime> {
+        self.metadata
+            .get(meta::ARCHIVED_AT)
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
     }
 }
 

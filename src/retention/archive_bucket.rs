@@ -78,6 +78,7 @@ impl ArchiveBucket {
             permission,
             failure,
         };
+        let denied = |what, permission| move |failure| read_error(what, permission, failure);
         let (object_lock, default_retention) = match self
             .s3
             .get_object_lock_configuration()
@@ -119,13 +120,8 @@ impl ArchiveBucket {
                 .bucket(&self.bucket)
                 .send()
                 .await
-                .map_err(|e| {
-                    read_error(
-                        "versioning",
-                        "s3:GetBucketVersioning",
-                        Failure::from_sdk(&e),
-                    )
-                })?
+                .map_err(|e| Failure::from_sdk(&e))
+                .map_err(denied("versioning", "s3:GetBucketVersioning"))?
                 .status()
                 .map(|s| s.as_str().to_owned())
         };
@@ -191,6 +187,7 @@ impl ArchiveBucket {
             permission,
             failure: e,
         };
+        let refused = |what, permission| move |failure| write_error(what, permission, failure);
         if current.versioning != policy.versioning {
             self.s3
                 .put_bucket_versioning()
@@ -202,13 +199,8 @@ impl ArchiveBucket {
                 )
                 .send()
                 .await
-                .map_err(|e| {
-                    write_error(
-                        "versioning",
-                        "s3:PutBucketVersioning",
-                        Failure::from_sdk(&e),
-                    )
-                })?;
+                .map_err(|e| Failure::from_sdk(&e))
+                .map_err(refused("versioning", "s3:PutBucketVersioning"))?;
         }
         if current.object_lock != policy.object_lock
             || current.default_retention != policy.default_retention
@@ -228,13 +220,11 @@ impl ArchiveBucket {
                 .object_lock_configuration(conf.build())
                 .send()
                 .await
-                .map_err(|e| {
-                    write_error(
-                        "Object Lock configuration",
-                        "s3:PutBucketObjectLockConfiguration",
-                        Failure::from_sdk(&e),
-                    )
-                })?;
+                .map_err(|e| Failure::from_sdk(&e))
+                .map_err(refused(
+                    "Object Lock configuration",
+                    "s3:PutBucketObjectLockConfiguration",
+                ))?;
         }
         if current.rules != policy.rules {
             if policy.lifecycle.is_empty() {
@@ -243,13 +233,11 @@ impl ArchiveBucket {
                     .bucket(&self.bucket)
                     .send()
                     .await
-                    .map_err(|e| {
-                        write_error(
-                            "lifecycle configuration",
-                            "s3:PutLifecycleConfiguration",
-                            Failure::from_sdk(&e),
-                        )
-                    })?;
+                    .map_err(|e| Failure::from_sdk(&e))
+                    .map_err(refused(
+                        "lifecycle configuration",
+                        "s3:PutLifecycleConfiguration",
+                    ))?;
             } else {
                 self.s3
                     .put_bucket_lifecycle_configuration()
@@ -262,13 +250,11 @@ impl ArchiveBucket {
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        write_error(
-                            "lifecycle configuration",
-                            "s3:PutLifecycleConfiguration",
-                            Failure::from_sdk(&e),
-                        )
-                    })?;
+                    .map_err(|e| Failure::from_sdk(&e))
+                    .map_err(refused(
+                        "lifecycle configuration",
+                        "s3:PutLifecycleConfiguration",
+                    ))?;
             }
         }
         let remaining = self.read().await?.diff(policy);

@@ -14,8 +14,7 @@ use time::OffsetDateTime;
 
 use super::lock::set_retention;
 use super::{judge, Standing};
-use crate::archive::layout::meta;
-use crate::aws::{Failure, Version, Versions};
+use crate::aws::{Failure, Head, Version, Versions};
 use crate::config::{Lock, LockMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -153,15 +152,7 @@ impl Audit {
 
     async fn check(&self, v: Version, fix: bool) -> Checked {
         let version_id = v.version_id.clone().unwrap_or_else(|| "null".to_owned());
-        let head = match self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&v.key)
-            .set_version_id(v.version_id.clone())
-            .send()
-            .await
-        {
+        let head = match Head::of(&self.s3, &self.bucket, &v).await {
             Ok(head) => head,
             Err(e) => {
                 return Checked::Finding(Finding {
@@ -173,30 +164,15 @@ impl Audit {
                     due: None,
                     legal_hold: false,
                     fix: None,
-                    error: Some(format!(
-                        "HeadObject failed: {}; the identity needs s3:GetObjectVersion",
-                        Failure::from_sdk(&e).detail
-                    )),
+                    error: Some(e.to_string()),
                 })
             }
         };
-        let legal_hold = head.object_lock_legal_hold_status().map(|s| s.as_str()) == Some("ON");
-        let mode = head
-            .object_lock_mode()
-            .and_then(|m| LockMode::parse(m.as_str()));
-        let until = head
-            .object_lock_retain_until_date()
-            .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok());
+        let (legal_hold, mode, until) = (head.legal_hold, head.lock_mode, head.retain_until);
         // The policy counts from when trailvault archived the version (its stamp, bounded by
         // S3's own time for it); a version it did not write counts from when it was written.
-        let stamp = head
-            .metadata()
-            .and_then(|m| m.get(meta::ARCHIVED_AT))
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-        let stored = v
-            .last_modified
-            .and_then(|d| OffsetDateTime::from_unix_timestamp(d.secs()).ok());
-        let archived_at = super::archived_at(stamp, stored).unwrap_or_else(OffsetDateTime::now_utc);
+        let archived_at = super::archived_at(head.stamp(), head.last_modified)
+            .unwrap_or_else(OffsetDateTime::now_utc);
         let judgement = judge(self.lock, archived_at, mode, until);
         if judgement.standing == Standing::Held {
             return Checked::Held { legal_hold };

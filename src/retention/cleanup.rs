@@ -29,7 +29,6 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{judge, Standing};
-use crate::archive::layout::meta;
 use crate::archive::routing;
 use crate::aws::hash::sha256_of;
 use crate::aws::{Aws, Failure, Head, MemberClients, Version, Versions};
@@ -375,12 +374,7 @@ impl<'c> Cleanup<'c> {
             let version = v.version_id.as_deref().unwrap_or("null");
             let head = Head::read(&self.archive, bucket, key, v.version_id.as_deref(), true)
                 .await
-                .map_err(|e| {
-                    read_failed(
-                        format!("HeadObject (version {version})"),
-                        Failure::from_sdk(&e),
-                    )
-                })?;
+                .map_err(|e| read_failed(format!("HeadObject (version {version})"), e.failure))?;
             if head.size != size {
                 differs.push(format!(
                     "version {version} is {} bytes, not {size}",
@@ -408,11 +402,7 @@ impl<'c> Cleanup<'c> {
                 ));
                 continue;
             }
-            let stamp = head
-                .metadata
-                .get(meta::ARCHIVED_AT)
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-            let archived_at = super::archived_at(stamp, head.last_modified).unwrap_or(now);
+            let archived_at = super::archived_at(head.stamp(), head.last_modified).unwrap_or(now);
             match lock_verdict(self.config.retention.lock, archived_at, &head, now) {
                 Ok(()) => {
                     return Ok(Vouched {

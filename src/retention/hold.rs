@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::aws::{Failure, Version, Versions};
+use crate::aws::{Failure, Head, Version, Versions};
 
 pub const TAG_BY: &str = "trailvault-hold-by";
 pub const TAG_AT: &str = "trailvault-hold-at";
@@ -216,27 +216,11 @@ impl Holds {
 
     /// A version's hold and its record.
     async fn status(&self, v: Version) -> Held {
-        let head = match self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&v.key)
-            .set_version_id(v.version_id.clone())
-            .send()
-            .await
-        {
+        let head = match Head::of(&self.s3, &self.bucket, &v).await {
             Ok(head) => head,
-            Err(e) => {
-                return failed(
-                    &v,
-                    format!(
-                        "HeadObject failed: {}; the identity needs s3:GetObjectVersion",
-                        Failure::from_sdk(&e).detail
-                    ),
-                )
-            }
+            Err(e) => return failed(&v, e.to_string()),
         };
-        let held = head.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On);
+        let held = head.legal_hold;
         let tags = if held {
             match self.tags(&v).await {
                 Ok(tags) => tags,

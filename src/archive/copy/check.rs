@@ -1,12 +1,11 @@
 //! The check of what S3 stored, and a duplicate's lock made good.
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::{archive_error, CopyError};
 use super::Copier;
 use crate::archive::layout::meta;
-use crate::aws::{Failure, Head};
+use crate::aws::Head;
 use crate::retention::{self, lock::set_retention};
 
 impl Copier {
@@ -20,7 +19,7 @@ impl Copier {
         match Head::read(&self.archive, &self.bucket, key, version, false).await {
             Ok(head) => Ok(Some(head)),
             Err(e) => {
-                let failure = Failure::from_sdk(&e);
+                let failure = e.failure;
                 if failure.is_status(404) && version.is_none() {
                     Ok(None)
                 } else {
@@ -68,12 +67,8 @@ impl Copier {
     /// Makes an archived version's lock at least what the policy gives it from the time it
     /// was archived (never shorter, never weaker). Returns whether it had to change anything.
     pub(super) async fn ensure_locked(&self, key: &str, v: &Head) -> Result<bool, CopyError> {
-        let stamp = v
-            .metadata
-            .get(meta::ARCHIVED_AT)
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-        let archived_at =
-            retention::archived_at(stamp, v.last_modified).unwrap_or_else(OffsetDateTime::now_utc);
+        let archived_at = retention::archived_at(v.stamp(), v.last_modified)
+            .unwrap_or_else(OffsetDateTime::now_utc);
         let judgement = retention::judge(self.lock, archived_at, v.lock_mode, v.retain_until);
         let Some((mode, until)) = judgement.fix else {
             return Ok(false);

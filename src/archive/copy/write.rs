@@ -20,6 +20,27 @@ use crate::cloudtrail::logfile::LogSummary;
 use crate::notification::ObjectRef;
 use crate::retention::lock::{object_lock_mode, set_retention};
 
+/// What every archive write carries, single-part or multipart: the source's content headers,
+/// the metadata, SSE-KMS under the archive key with a bucket key, and the SHA-256 checksum
+/// algorithm (S3 wants it, or Content-MD5, with lock headers; with the value given, the SDK
+/// sends ours instead of computing its own). A macro, because PutObject and
+/// CreateMultipartUpload have builders of different types.
+macro_rules! with_archive_headers {
+    ($builder:expr, $headers:expr, $kms_key_arn:expr) => {
+        $builder
+            .set_content_type($headers.content.content_type.clone())
+            .set_content_encoding($headers.content.content_encoding.clone())
+            .set_cache_control($headers.content.cache_control.clone())
+            .set_content_disposition($headers.content.content_disposition.clone())
+            .set_content_language($headers.content.content_language.clone())
+            .set_metadata(Some($headers.metadata.clone()))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id($kms_key_arn)
+            .bucket_key_enabled(true)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+    };
+}
+
 impl Copier {
     pub(super) async fn put_single(
         &self,
@@ -30,24 +51,13 @@ impl Copier {
         retain_until: OffsetDateTime,
         only_if_new: bool,
     ) -> Result<Option<String>, CopyError> {
-        let out = self
+        let put = self
             .archive
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .body(ByteStream::from(body))
-            .set_content_type(headers.content.content_type.clone())
-            .set_content_encoding(headers.content.content_encoding.clone())
-            .set_cache_control(headers.content.cache_control.clone())
-            .set_content_disposition(headers.content.content_disposition.clone())
-            .set_content_language(headers.content.content_language.clone())
-            .set_metadata(Some(headers.metadata.clone()))
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&self.kms_key_arn)
-            .bucket_key_enabled(true)
-            // The algorithm header too: S3 wants it (or Content-MD5) with lock headers, and with
-            // the value given the SDK sends ours instead of computing its own.
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .body(ByteStream::from(body));
+        let out = with_archive_headers!(put, headers, &self.kms_key_arn)
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(sha256))
             .object_lock_mode(object_lock_mode(self.lock.mode))
             .object_lock_retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
@@ -72,21 +82,12 @@ impl Copier {
         retain_until: OffsetDateTime,
         only_if_new: bool,
     ) -> Result<Option<String>, CopyError> {
-        let created = self
+        let create = self
             .archive
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(key)
-            .set_content_type(headers.content.content_type.clone())
-            .set_content_encoding(headers.content.content_encoding.clone())
-            .set_cache_control(headers.content.cache_control.clone())
-            .set_content_disposition(headers.content.content_disposition.clone())
-            .set_content_language(headers.content.content_language.clone())
-            .set_metadata(Some(headers.metadata.clone()))
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&self.kms_key_arn)
-            .bucket_key_enabled(true)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .key(key);
+        let created = with_archive_headers!(create, headers, &self.kms_key_arn)
             .send()
             .await
             .map_err(|e| archive_error(&self.bucket, key, &e))?;
