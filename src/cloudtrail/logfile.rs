@@ -29,10 +29,23 @@ pub struct LogSummary {
     pub newest: Option<String>,
 }
 
+/// Why a file is not a CloudTrail log file: the reason it is archived as quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotALogFile {
+    #[error("not valid gzip: {0}")]
+    Gzip(String),
+    #[error("not a CloudTrail log file: {0}")]
+    Json(String),
+    #[error("trailing data after the JSON object: {0}")]
+    Trailing(String),
+    #[error("the log check failed: {0}")]
+    Check(String),
+}
+
 /// A check in progress.
 pub struct LogCheck {
     tx: Option<mpsc::Sender<Bytes>>,
-    handle: tokio::task::JoinHandle<Result<LogSummary, String>>,
+    handle: tokio::task::JoinHandle<Result<LogSummary, NotALogFile>>,
 }
 
 impl LogCheck {
@@ -62,37 +75,36 @@ impl LogCheck {
     }
 
     /// The verdict, once every chunk has been fed.
-    pub async fn finish(mut self) -> Result<LogSummary, String> {
+    pub async fn finish(mut self) -> Result<LogSummary, NotALogFile> {
         self.tx = None;
         self.handle
             .await
-            .unwrap_or_else(|e| Err(format!("the log check failed: {e}")))
+            .unwrap_or_else(|e| Err(NotALogFile::Check(e.to_string())))
     }
 }
 
 /// Checks a whole log file held in memory (tests, and small files).
-pub fn check_bytes(compressed: &[u8]) -> Result<LogSummary, String> {
+pub fn check_bytes(compressed: &[u8]) -> Result<LogSummary, NotALogFile> {
     check(compressed)
 }
 
-fn check<R: Read>(compressed: R) -> Result<LogSummary, String> {
+fn check<R: Read>(compressed: R) -> Result<LogSummary, NotALogFile> {
     let json = BufReader::with_capacity(64 * 1024, gzip::reader(compressed, MAX_DECOMPRESSED));
     let mut de = serde_json::Deserializer::from_reader(json);
     let summary = serde::Deserializer::deserialize_map(&mut de, LogVisitor).map_err(describe)?;
-    de.end()
-        .map_err(|e| format!("trailing data after the JSON object: {e}"))?;
+    de.end().map_err(|e| NotALogFile::Trailing(e.to_string()))?;
     Ok(summary)
 }
 
-fn describe(e: serde_json::Error) -> String {
+fn describe(e: serde_json::Error) -> NotALogFile {
     if e.is_io() {
         // The io error comes from gzip: corrupt, truncated, or over the cap.
-        match std::error::Error::source(&e) {
-            Some(io) => format!("not valid gzip: {io}"),
-            None => format!("not valid gzip: {e}"),
-        }
+        NotALogFile::Gzip(match std::error::Error::source(&e) {
+            Some(io) => io.to_string(),
+            None => e.to_string(),
+        })
     } else {
-        format!("not a CloudTrail log file: {e}")
+        NotALogFile::Json(e.to_string())
     }
 }
 
@@ -227,14 +239,15 @@ mod tests {
             (gz(&gz(b"{\"Records\":[]}")), "not a CloudTrail log file"),
         ];
         for (bytes, expected) in cases {
-            let err = check_bytes(&bytes).unwrap_err();
+            let err = check_bytes(&bytes).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} (expected {expected})");
         }
         let mut truncated = gz(LOG.as_bytes());
         truncated.truncate(truncated.len() - 10);
-        assert!(check_bytes(&truncated)
-            .unwrap_err()
-            .starts_with("not valid gzip"));
+        assert!(matches!(
+            check_bytes(&truncated).unwrap_err(),
+            NotALogFile::Gzip(_)
+        ));
     }
 
     #[tokio::test]
@@ -255,10 +268,9 @@ mod tests {
         for _ in 0..100 {
             check.feed(Bytes::from_static(b"more bytes")).await;
         }
-        assert!(check
-            .finish()
-            .await
-            .unwrap_err()
-            .starts_with("not valid gzip"));
+        assert!(matches!(
+            check.finish().await.unwrap_err(),
+            NotALogFile::Gzip(_)
+        ));
     }
 }

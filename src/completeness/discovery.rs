@@ -25,6 +25,26 @@ use crate::telemetry::metrics::{Metrics, StatusLabel};
 /// Refreshes asked for by an unknown bucket come at most this often.
 const MIN_SPACING: Duration = Duration::from_secs(5);
 
+/// Why a discovered account is not served (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("discovery.reader_role_arn gives no role ARN: {0}")]
+    RoleArn(config::Invalid),
+    #[error(
+        "CloudTrail DescribeTrails in {region} as {role} failed: {}; check that the role \
+         exists, trusts the worker role with the ExternalId, and allows \
+         cloudtrail:DescribeTrails",
+        failure.detail
+    )]
+    DescribeTrails {
+        region: String,
+        role: String,
+        failure: Failure,
+    },
+}
+
+/// The organization's accounts and their trail buckets, listed on a timer and when an unknown
+/// bucket asks, and swapped into the account directory whole.
 pub struct Discovery {
     settings: config::Discovery,
     configured: Vec<Account>,
@@ -247,11 +267,11 @@ impl Discovery {
         id: &AccountId,
         name: &str,
         previous: Option<&Account>,
-    ) -> Result<Account, String> {
+    ) -> Result<Account, ServeError> {
         let reader_role_arn = self
             .settings
             .reader_role_arn(id)
-            .map_err(|e| format!("discovery.reader_role_arn gives no role ARN: {e}"))?;
+            .map_err(ServeError::RoleArn)?;
         let mut account = Account {
             id: id.clone(),
             name: sanitize_name(name, id),
@@ -269,14 +289,10 @@ impl Discovery {
                 .include_shadow_trails(true)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "CloudTrail DescribeTrails in {region} as {} failed: {}; check that the \
-                         role exists, trusts the worker role with the ExternalId, and allows \
-                         cloudtrail:DescribeTrails",
-                        account.reader_role_arn,
-                        Failure::from_sdk(&e).detail
-                    )
+                .map_err(|e| ServeError::DescribeTrails {
+                    region: region.to_string(),
+                    role: account.reader_role_arn.to_string(),
+                    failure: Failure::from_sdk(&e),
                 })?;
             for trail in trails.trail_list() {
                 if let Some(bucket) = trail.s3_bucket_name() {

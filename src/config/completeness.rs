@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::Problems;
-use super::ids::{AccountId, RoleArn};
+use super::ids::{AccountId, Invalid, RoleArn};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +169,7 @@ pub struct Discovery {
 
 impl Discovery {
     /// The reader role ARN of `account`.
-    pub fn reader_role_arn(&self, account: &AccountId) -> Result<RoleArn, String> {
+    pub fn reader_role_arn(&self, account: &AccountId) -> Result<RoleArn, Invalid> {
         RoleArn::parse(&self.reader_role_arn.replace("{account}", account.as_str()))
     }
 
@@ -197,7 +197,7 @@ pub(super) fn validate_discovery(raw: &RawDiscovery, p: &mut Problems) -> Option
         );
     } else if let Err(e) = RoleArn::parse(&raw.reader_role_arn.replace("{account}", "123456789012"))
     {
-        p.add("discovery.reader_role_arn", e);
+        p.add("discovery.reader_role_arn", e.to_string());
     }
     if raw.external_id.is_empty() {
         p.add(

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::ids::Invalid;
+
 /// Everything that can go wrong turning a file into a `Config`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -62,7 +64,11 @@ impl Problems {
     }
 
     /// Records a failed parse and yields the value when it parsed.
-    pub(super) fn check<T>(&mut self, field: impl Into<String>, r: Result<T, String>) -> Option<T> {
-        r.map_err(|m| self.add(field, m)).ok()
+    pub(super) fn check<T>(
+        &mut self,
+        field: impl Into<String>,
+        r: Result<T, Invalid>,
+    ) -> Option<T> {
+        r.map_err(|m| self.add(field, m.to_string())).ok()
     }
 }

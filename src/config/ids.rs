@@ -2,21 +2,27 @@
 
 use std::fmt;
 
-// ---------------------------------------------------------------------------------------------
-// Identifiers that are checked once, here.
+/// Why a value is not a valid identifier: what it is not, and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(String);
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Invalid {
+        Invalid(message)
+    }
+}
 
 /// A twelve-digit AWS account id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(String);
 
 impl AccountId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(AccountId(s.to_owned()))
         } else {
-            Err(format!(
-                "{s:?} is not an AWS account id (exactly 12 digits)"
-            ))
+            Err(format!("{s:?} is not an AWS account id (exactly 12 digits)").into())
         }
     }
     pub fn as_str(&self) -> &str {
@@ -35,7 +41,7 @@ impl fmt::Display for AccountId {
 pub struct Region(String);
 
 impl Region {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         // partition-ish prefix, then words, then a number: us-east-1, us-gov-west-1,
         // cn-north-1, eu-isoe-west-1, ap-southeast-5.
         let parts: Vec<&str> = s.split('-').collect();
@@ -52,7 +58,7 @@ impl Region {
         if ok {
             Ok(Region(s.to_owned()))
         } else {
-            Err(format!("{s:?} is not an AWS region name (like eu-west-1)"))
+            Err(format!("{s:?} is not an AWS region name (like eu-west-1)").into())
         }
     }
     pub fn as_str(&self) -> &str {
@@ -71,8 +77,8 @@ impl fmt::Display for Region {
 pub struct BucketName(String);
 
 impl BucketName {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| Err(format!("{s:?} is not a valid S3 bucket name: {why}"));
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let bad = |why: &str| Err(format!("{s:?} is not a valid S3 bucket name: {why}").into());
         if !(3..=63).contains(&s.len()) {
             return bad("it must be 3 to 63 characters long");
         }
@@ -114,11 +120,12 @@ pub struct RoleArn {
 }
 
 impl RoleArn {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let bad = || {
-            Err(format!(
-                "{s:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
-            ))
+            Err(
+                format!("{s:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+                    .into(),
+            )
         };
         let parts: Vec<&str> = s.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts[..] else {
@@ -176,12 +183,13 @@ pub struct KmsKey {
 }
 
 impl KmsKey {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
         let bad = || {
             Err(format!(
                 "{s:?} is not a KMS key: use a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), \
                  a key id, alias/NAME, or an alias ARN"
-            ))
+            )
+            .into())
         };
         if let Some(rest) = s.strip_prefix("arn:") {
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
@@ -272,12 +280,13 @@ pub struct QueueUrl {
 impl QueueUrl {
     /// Reads a queue URL; `region` is required when the host does not name one (a custom
     /// endpoint) and must agree with it when it does.
-    pub fn parse(url: &str, region: Option<&str>) -> Result<Self, String> {
+    pub fn parse(url: &str, region: Option<&str>) -> Result<Self, Invalid> {
         let bad = |why: &str| {
             Err(format!(
                 "{url:?} is not an SQS queue URL ({why}); expected \
                  https://sqs.REGION.amazonaws.com/ACCOUNT/NAME"
-            ))
+            )
+            .into())
         };
         let Some(rest) = url
             .strip_prefix("https://")
@@ -305,7 +314,8 @@ impl QueueUrl {
             return Err(format!(
                 "{url:?} is a FIFO queue; S3 event notifications can only be sent to \
                  standard queues, so use a standard queue"
-            ));
+            )
+            .into());
         }
         let from_host = region_from_sqs_host(host);
         let region = match (from_host, region) {
@@ -313,7 +323,8 @@ impl QueueUrl {
                 return Err(format!(
                     "the queue URL names region {h} but region is set to {given}; \
                      remove region or make them agree"
-                ))
+                )
+                .into())
             }
             (_, Some(given)) => Region::parse(given)?,
             (Some(h), None) => Region::parse(&h)?,
@@ -321,7 +332,8 @@ impl QueueUrl {
                 return Err(format!(
                     "cannot tell the region of {url:?} from its host {host:?}; \
                      set region for this queue"
-                ))
+                )
+                .into())
             }
         };
         Ok(QueueUrl {

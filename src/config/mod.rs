@@ -21,7 +21,7 @@ mod validate;
 
 pub use completeness::{Discovery, RawDiscovery, RawSweep, Sweep};
 pub use error::{ConfigError, Problem};
-pub use ids::{AccountId, BucketName, KmsKey, QueueUrl, Region, RoleArn};
+pub use ids::{AccountId, BucketName, Invalid, KmsKey, QueueUrl, Region, RoleArn};
 pub use model::{
     Account, Archive, AwsSettings, Config, Manifest, Queue, SourceBucket, Telemetry, Worker,
 };

@@ -378,10 +378,10 @@ fn validate_telemetry(raw: &RawTelemetry, p: &mut Problems) -> Option<Telemetry>
     let metrics_address = p.check(
         "telemetry.metrics_address",
         raw.metrics_address.parse::<SocketAddr>().map_err(|_| {
-            format!(
+            Invalid::from(format!(
                 "{:?} is not an IP address and port (like 127.0.0.1:9090 or 0.0.0.0:9090)",
                 raw.metrics_address
-            )
+            ))
         }),
     );
     Some(Telemetry {

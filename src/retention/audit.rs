@@ -181,7 +181,7 @@ impl Audit {
             (true, Some((new_mode, new_until))) => {
                 Some(match self.extend(&v, mode, new_mode, new_until).await {
                     Ok(()) => "fixed".to_owned(),
-                    Err(why) => why,
+                    Err(why) => why.to_string(),
                 })
             }
             _ => None,
@@ -205,7 +205,7 @@ impl Audit {
         was: Option<LockMode>,
         mode: LockMode,
         until: OffsetDateTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), FixError> {
         set_retention(
             &self.s3,
             &self.bucket,
@@ -216,15 +216,18 @@ impl Audit {
             until,
         )
         .await
-        .map_err(|e| {
-            format!(
-                "PutObjectRetention failed: {}; the identity needs s3:PutObjectRetention \
-                     (and s3:BypassGovernanceRetention to turn GOVERNANCE into COMPLIANCE)",
-                Failure::from_sdk(&e).detail
-            )
-        })
+        .map_err(|e| FixError(Failure::from_sdk(&e)))
     }
 }
+
+/// A lock that could not be extended.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "PutObjectRetention failed: {}; the identity needs s3:PutObjectRetention (and \
+     s3:BypassGovernanceRetention to turn GOVERNANCE into COMPLIANCE)",
+    .0.detail
+)]
+pub struct FixError(Failure);
 
 enum Checked {
     Held { legal_hold: bool },

@@ -218,7 +218,7 @@ impl Holds {
     async fn status(&self, v: Version) -> Held {
         let head = match Head::of(&self.s3, &self.bucket, &v).await {
             Ok(head) => head,
-            Err(e) => return failed(&v, e.to_string()),
+            Err(e) => return failed(&v, e),
         };
         let held = head.legal_hold;
         let tags = if held {
@@ -246,7 +246,7 @@ impl Holds {
         }
     }
 
-    async fn set_hold(&self, v: &Version, on: bool) -> Result<(), String> {
+    async fn set_hold(&self, v: &Version, on: bool) -> Result<(), VersionCallError> {
         let status = if on {
             ObjectLockLegalHoldStatus::On
         } else {
@@ -261,15 +261,10 @@ impl Holds {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "PutObjectLegalHold failed: {}; the identity needs s3:PutObjectLegalHold",
-                    Failure::from_sdk(&e).detail
-                )
-            })
+            .map_err(|e| VersionCallError::new("PutObjectLegalHold", "s3:PutObjectLegalHold", &e))
     }
 
-    async fn tags(&self, v: &Version) -> Result<Vec<Tag>, String> {
+    async fn tags(&self, v: &Version) -> Result<Vec<Tag>, VersionCallError> {
         self.s3
             .get_object_tagging()
             .bucket(&self.bucket)
@@ -279,14 +274,11 @@ impl Holds {
             .await
             .map(|out| out.tag_set().to_vec())
             .map_err(|e| {
-                format!(
-                    "GetObjectTagging failed: {}; the identity needs s3:GetObjectVersionTagging",
-                    Failure::from_sdk(&e).detail
-                )
+                VersionCallError::new("GetObjectTagging", "s3:GetObjectVersionTagging", &e)
             })
     }
 
-    async fn put_tags(&self, v: &Version, tags: Vec<Tag>) -> Result<(), String> {
+    async fn put_tags(&self, v: &Version, tags: Vec<Tag>) -> Result<(), VersionCallError> {
         if tags.is_empty() {
             return self
                 .s3
@@ -298,10 +290,10 @@ impl Holds {
                 .await
                 .map(|_| ())
                 .map_err(|e| {
-                    format!(
-                        "DeleteObjectTagging failed: {}; the identity needs \
-                         s3:DeleteObjectVersionTagging",
-                        Failure::from_sdk(&e).detail
+                    VersionCallError::new(
+                        "DeleteObjectTagging",
+                        "s3:DeleteObjectVersionTagging",
+                        &e,
                     )
                 });
         }
@@ -320,15 +312,39 @@ impl Holds {
             .await
             .map(|_| ())
             .map_err(|e| {
-                format!(
-                    "PutObjectTagging failed: {}; the identity needs s3:PutObjectVersionTagging",
-                    Failure::from_sdk(&e).detail
-                )
+                VersionCallError::new("PutObjectTagging", "s3:PutObjectVersionTagging", &e)
             })
     }
 }
 
-fn failed(v: &Version, why: String) -> Held {
+/// An S3 call on a version that failed, and the permission it needs.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} failed: {}; the identity needs {permission}", failure.detail)]
+pub struct VersionCallError {
+    action: &'static str,
+    permission: &'static str,
+    failure: Failure,
+}
+
+impl VersionCallError {
+    fn new<E, R>(
+        action: &'static str,
+        permission: &'static str,
+        e: &aws_sdk_s3::error::SdkError<E, R>,
+    ) -> VersionCallError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + crate::aws::errors::HasStatus,
+    {
+        VersionCallError {
+            action,
+            permission,
+            failure: Failure::from_sdk(e),
+        }
+    }
+}
+
+fn failed(v: &Version, why: impl std::fmt::Display) -> Held {
     Held {
         key: v.key.clone(),
         version_id: version_label(&v.version_id),
@@ -336,7 +352,7 @@ fn failed(v: &Version, why: String) -> Held {
         by: None,
         at: None,
         reason: None,
-        outcome: why,
+        outcome: why.to_string(),
         failed: true,
     }
 }

@@ -22,7 +22,7 @@ impl Verifier {
         let fetched = match self.fetch(&key, None).await {
             Ok(f) => f,
             Err(why) => {
-                check.problem = Some(why);
+                check.problem = Some(why.to_string());
                 return check;
             }
         };

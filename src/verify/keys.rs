@@ -87,7 +87,7 @@ impl CloudTrailKeys {
             region: region.to_owned(),
             detail,
         };
-        let parsed = Region::parse(region).map_err(fail)?;
+        let parsed = Region::parse(region).map_err(|e| fail(e.to_string()))?;
         let client = aws.cloudtrail(&parsed);
         let mut token = None;
         loop {

@@ -17,7 +17,7 @@ impl Verifier {
     ) -> Option<String> {
         let fetched = match self.fetch(key, version).await {
             Ok(f) => f,
-            Err(why) => return Some(why),
+            Err(why) => return Some(why.to_string()),
         };
         // Decompressing is the CPU-heavy part: off the async threads, on every core.
         let sha = tokio::task::spawn_blocking(move || {

@@ -7,7 +7,9 @@ use futures_util::stream::{self, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::{verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Verifier};
+use super::{
+    verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Unreadable, Verifier,
+};
 use crate::archive::layout;
 use crate::cloudtrail::digest::{self, PublicKey};
 use crate::manifest::Manifest;
@@ -35,7 +37,7 @@ impl Verifier {
                 let r = match self.fetch(&k, None).await {
                     Ok(f) => match serde_json::from_slice::<Manifest>(&f.bytes) {
                         Ok(m) => Ok((m, f)),
-                        Err(_) => Err("invalid format".to_owned()),
+                        Err(_) => Err(Unreadable::NotAManifest),
                     },
                     Err(why) => Err(why),
                 };
@@ -59,7 +61,7 @@ impl Verifier {
                     n.saturating_sub(1),
                     n + 1
                 )),
-                Some(Err(why)) => Some(why.clone()),
+                Some(Err(why)) => Some(why.to_string()),
                 Some(Ok((m, f))) => {
                     let problem = self.check_manifest(key, n, m, f, fetched.get(&(n - 1)));
                     if problem.is_none() {

@@ -176,8 +176,20 @@ struct DigestCheck {
     problem: Option<String>,
 }
 
+/// Why a version that should be there could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unreadable {
+    #[error("not found")]
+    NotFound,
+    #[error("cannot be read ({0})")]
+    Failed(String),
+    /// A manifest whose bytes are not a manifest.
+    #[error("invalid format")]
+    NotAManifest,
+}
+
 /// A manifest read and parsed, or why not.
-type ManifestRead = Result<(Manifest, Fetched), String>;
+type ManifestRead = Result<(Manifest, Fetched), Unreadable>;
 
 /// The bytes of one version, read once.
 struct Fetched {

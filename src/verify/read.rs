@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Current, Fetched, Index, TrailFile, Verifier, VerifyError};
+use super::{Current, Fetched, Index, TrailFile, Unreadable, Verifier, VerifyError};
 use crate::archive::layout;
 use crate::aws::{Failure, Versions};
 use crate::cloudtrail::key;
@@ -63,7 +63,7 @@ impl Verifier {
         &self,
         key: &str,
         version: Option<String>,
-    ) -> Result<Fetched, String> {
+    ) -> Result<Fetched, Unreadable> {
         let out = self
             .s3
             .get_object()
@@ -75,9 +75,9 @@ impl Verifier {
             .map_err(|e| {
                 let f = Failure::from_sdk(&e);
                 if f.is_status(404) {
-                    "not found".to_owned()
+                    Unreadable::NotFound
                 } else {
-                    format!("cannot be read ({})", f.detail)
+                    Unreadable::Failed(f.detail)
                 }
             })?;
         let metadata = out.metadata().cloned().unwrap_or_default();
@@ -90,7 +90,7 @@ impl Verifier {
             .body
             .collect()
             .await
-            .map_err(|e| format!("cannot be read ({e})"))?
+            .map_err(|e| Unreadable::Failed(e.to_string()))?
             .into_bytes();
         let sha = hex::encode(Sha256::digest(&bytes));
         self.read

@@ -77,7 +77,7 @@ pub async fn poll(
                 }
                 Err(e) => {
                     all_empty = false;
-                    problems.push(format!("queue {}: {e}", queue.name));
+                    problems.push(format!("queue {}: {}", queue.name, e.detail));
                 }
             }
         }
@@ -108,7 +108,7 @@ pub async fn poll(
 }
 
 /// One reading of a queue and its dead-letter queue.
-pub async fn depth(queue: &QueueCtx) -> Result<Depth, String> {
+pub async fn depth(queue: &QueueCtx) -> Result<Depth, Failure> {
     let out = queue
         .sqs
         .get_queue_attributes()
@@ -118,7 +118,7 @@ pub async fn depth(queue: &QueueCtx) -> Result<Depth, String> {
         .attribute_names(QueueAttributeName::RedrivePolicy)
         .send()
         .await
-        .map_err(|e| Failure::from_sdk(&e).detail)?;
+        .map_err(|e| Failure::from_sdk(&e))?;
     let attrs = out.attributes.unwrap_or_default();
     let number =
         |name: &QueueAttributeName| attrs.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -37,7 +37,7 @@ use self::write::{metadata, rfc3339};
 use super::layout::meta;
 use super::routing::Route;
 use crate::aws::{Aws, Failure, Head, Members};
-use crate::cloudtrail::logfile::LogSummary;
+use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
 use crate::config::{Config, Lock};
 use crate::notification::ObjectRef;
 use crate::retention::retain_until;
@@ -111,7 +111,7 @@ struct Inspected {
     /// The bytes, for objects small enough to write in one request.
     body: Option<Vec<u8>>,
     /// The log-file check, for CloudTrail log files.
-    log: Option<Result<LogSummary, String>>,
+    log: Option<Result<LogSummary, NotALogFile>>,
 }
 
 impl Copier {

@@ -16,7 +16,7 @@ use super::error::{archive_error, source_error, CopyError};
 use super::read::{get_pinned, next_chunk};
 use super::{Copier, Headers, Pin, MAX_PARTS, PART_SIZE};
 use crate::archive::layout::meta;
-use crate::cloudtrail::logfile::LogSummary;
+use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
 use crate::notification::ObjectRef;
 use crate::retention::lock::{object_lock_mode, set_retention};
 
@@ -252,7 +252,7 @@ pub(super) fn metadata(
     etag: Option<&str>,
     sha256: &str,
     now: OffsetDateTime,
-    log: Option<Result<LogSummary, String>>,
+    log: Option<Result<LogSummary, NotALogFile>>,
 ) -> (HashMap<String, String>, Option<String>) {
     let mut m = HashMap::new();
     let mut quarantine = None;
@@ -285,7 +285,7 @@ pub(super) fn metadata(
                 m.insert(meta::NEWEST_EVENT.into(), header_safe(&newest));
             }
         }
-        Some(Err(reason)) => quarantine = Some(reason),
+        Some(Err(reason)) => quarantine = Some(reason.to_string()),
         None => {}
     }
     if let Some(reason) = &quarantine {
@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(m[meta::SOURCE_VERSION], "null");
         assert_eq!(m[meta::ARCHIVED_AT], "2026-11-21T12:00:00Z");
 
-        let log = Some(Err("not valid gzip: invalid gzip header".to_owned()));
+        let log = Some(Err(NotALogFile::Gzip("invalid gzip header".to_owned())));
         let (m, quarantine) = metadata(
             None,
             "111122223333",
