@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest as _, Sha256};
 
+use super::decide::{join, link, Join, Link};
 use super::{DigestCheck, Index, Line, Note, TrailFile, Verifier, DIGEST_CAP};
 use crate::cloudtrail::digest::{self, Digest};
 use crate::cloudtrail::gzip;
@@ -88,33 +89,37 @@ impl Verifier {
                 continue;
             };
             let prev_key = format!("{}{prev_bucket}/{prev_object}", self.key_prefix);
-            if !index.current.contains_key(&prev_key) {
-                // Outside the time range, a previous digest is only looked for, not read.
-                lines.push(Line {
+            let read = by_key
+                .get(&prev_key)
+                .map(|(sha, sig)| (sha.as_deref(), sig.as_deref()));
+            let verdict = link(
+                index.current.contains_key(&prev_key),
+                read,
+                d.previous_digest_hash_value.as_deref(),
+                d.previous_digest_signature.as_deref(),
+            );
+            // A digest already found wanting keeps its first problem.
+            match verdict {
+                Link::NotFound => lines.push(Line {
                     kind: "Digest file",
                     location: self.location(&prev_key),
                     result: "INVALID: not found".to_owned(),
-                });
-                continue;
-            }
-            let Some((sha, sig)) = by_key.get(&prev_key) else {
-                continue; // present, outside the scope
-            };
-            if c.problem.is_some() {
-                continue;
-            }
-            if sha.as_deref() != d.previous_digest_hash_value.as_deref() {
-                c.problem = Some(format!(
-                    "previousDigestHashValue does not match the previous digest {} found in \
-                     the archive",
-                    self.location(&prev_key)
-                ));
-            } else if sig.as_deref() != d.previous_digest_signature.as_deref() {
-                c.problem = Some(format!(
-                    "previousDigestSignature does not match the signature of the previous \
-                     digest {}",
-                    self.location(&prev_key)
-                ));
+                }),
+                Link::HashDiffers if c.problem.is_none() => {
+                    c.problem = Some(format!(
+                        "previousDigestHashValue does not match the previous digest {} found \
+                         in the archive",
+                        self.location(&prev_key)
+                    ));
+                }
+                Link::SignatureDiffers if c.problem.is_none() => {
+                    c.problem = Some(format!(
+                        "previousDigestSignature does not match the signature of the previous \
+                         digest {}",
+                        self.location(&prev_key)
+                    ));
+                }
+                _ => {}
             }
         }
 
@@ -141,8 +146,13 @@ impl Verifier {
                     older.digest.as_ref().expect("filtered"),
                     newer.digest.as_ref().expect("filtered"),
                 );
-                if n.previous_digest_s3_object.is_none() {
-                    notes.push(Note {
+                match join(
+                    &o.digest_s3_object,
+                    &o.digest_end_time,
+                    n.previous_digest_s3_object.as_deref(),
+                    &n.digest_start_time,
+                ) {
+                    Join::Restart => notes.push(Note {
                         kind: "chain restart",
                         text: format!(
                             "account {account}, {region}, trail {trail}: the chain restarts at \
@@ -151,18 +161,16 @@ impl Verifier {
                             self.location(&newer.file.archive_key),
                             n.digest_start_time
                         ),
-                    });
-                } else if n.previous_digest_s3_object.as_deref() == Some(&o.digest_s3_object)
-                    && n.digest_start_time != o.digest_end_time
-                {
-                    notes.push(Note {
+                    }),
+                    Join::Gap => notes.push(Note {
                         kind: "gap",
                         text: format!(
                             "account {account}, {region}, trail {trail}: no digest covers {} \
                              to {}, though the chain is unbroken",
                             o.digest_end_time, n.digest_start_time
                         ),
-                    });
+                    }),
+                    Join::Continues | Join::Elsewhere => {}
                 }
             }
         }

@@ -7,6 +7,7 @@ use futures_util::stream::{self, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
+use super::decide::{unlisted_version, Unvouched};
 use super::{
     verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Unreadable, Verifier,
 };
@@ -175,7 +176,7 @@ impl Verifier {
             // Same second as the newest manifest: S3's times are whole seconds, so it may be
             // newer.
             let written = v.last_modified.map(|t| t.secs());
-            if newest_manifest_write.is_none_or(|m| written.is_none_or(|w| w >= m)) {
+            if unlisted_version(newest_manifest_write, written) == Unvouched::Pending {
                 pending += 1;
                 continue;
             }

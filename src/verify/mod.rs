@@ -33,12 +33,14 @@ use crate::cloudtrail::digest::{Digest, PublicKey};
 use crate::cloudtrail::key::FileKind;
 use crate::manifest::Manifest;
 
+mod decide;
 mod digests;
 pub mod keys;
 mod logs;
 mod manifests;
 mod read;
 
+use decide::{unlisted_log, Unvouched};
 use keys::{CloudTrailKeys, KeyError};
 
 /// CloudTrail files are a few MB; a digest far less. Anything bigger is not theirs.
@@ -358,8 +360,8 @@ impl Verifier {
                 file.account.clone(),
                 file.region.clone(),
             ));
-            match (cutoff, file.at) {
-                (Some(cutoff), Some(at)) if at < *cutoff => {
+            match unlisted_log(cutoff.copied(), file.at) {
+                Unvouched::Invalid => {
                     log_tally.total += 1;
                     lines.push(Line {
                         kind: "Log file",
@@ -367,7 +369,7 @@ impl Verifier {
                         result: "INVALID: not listed in any digest".to_owned(),
                     });
                 }
-                _ => pending_logs += 1,
+                Unvouched::Pending => pending_logs += 1,
             }
         }
         if pending_logs > 0 {
