@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -46,6 +46,27 @@ fn invalid(stdout: &str) -> Vec<String> {
         .lines()
         .filter(|l| l.contains("\tINVALID: "))
         .map(str::to_owned)
+        .collect()
+}
+
+/// `invalid`, sorted: for comparing the exact set of lines a tampering must produce.
+fn invalid_sorted(stdout: &str) -> Vec<String> {
+    let mut lines = invalid(stdout);
+    lines.sort();
+    lines
+}
+
+/// The lines that say no manifest lists the versions of a manifest's `entries`.
+fn unlisted_lines(ts: &TestStack, entries: &[serde_json::Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "Archive object\t{}?versionId={}\tINVALID: no manifest lists this version",
+                location(ts, e["archiveKey"].as_str().unwrap()),
+                e["versionId"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -337,14 +358,31 @@ async fn one_changed_byte_of_a_digest_signature_is_found() {
 
     let (code, stdout, _) = verify(&ts, &[]);
     assert_eq!(code, 1);
-    let found = invalid(&stdout);
-    assert!(
-        found.contains(&format!(
+    // The digest, and its successor's link to it: nothing else.
+    let (account, region) = {
+        let parts: Vec<&str> = digest.split('/').collect();
+        let at = parts.iter().position(|p| *p == "AWSLogs").unwrap();
+        (parts[at + 1].to_owned(), parts[at + 3].to_owned())
+    };
+    let chain = keys_with(
+        &ts,
+        &format!("AWSLogs/{account}/CloudTrail-Digest/{region}/"),
+    )
+    .await;
+    let successor = &chain[chain.iter().position(|k| *k == digest).unwrap() + 1];
+    let mut expected = vec![
+        format!(
             "Digest file\t{}\tINVALID: signature verification failed",
             location(&ts, &digest)
-        )),
-        "{stdout}"
-    );
+        ),
+        format!(
+            "Digest file\t{}\tINVALID: previousDigestSignature does not match the signature of the previous digest {}",
+            location(&ts, successor),
+            location(&ts, &digest)
+        ),
+    ];
+    expected.sort();
+    assert_eq!(invalid_sorted(&stdout), expected, "{stdout}");
 }
 
 #[tokio::test]
@@ -389,23 +427,17 @@ async fn a_manifest_with_an_entry_removed_is_found() {
 
     let (code, stdout, _) = verify(&ts, &[]);
     assert_eq!(code, 1);
-    let found = invalid(&stdout);
-    assert!(
-        found.contains(&format!(
-            "Manifest\t{}\tINVALID: signature verification failed",
-            location(&ts, &key)
-        )),
-        "{stdout}"
-    );
-    // Nothing vouches for the versions it listed any more, the removed one included.
-    assert!(
-        found.contains(&format!(
-            "Archive object\t{}?versionId={}\tINVALID: no manifest lists this version",
-            location(&ts, removed["archiveKey"].as_str().unwrap()),
-            removed["versionId"].as_str().unwrap()
-        )),
-        "{stdout}"
-    );
+    // The manifest, and every version it listed (the removed one included): nothing vouches
+    // for them any more. Nothing else.
+    let mut entries = manifest["entries"].as_array().unwrap().clone();
+    entries.push(removed);
+    let mut expected = unlisted_lines(&ts, &entries);
+    expected.push(format!(
+        "Manifest\t{}\tINVALID: signature verification failed",
+        location(&ts, &key)
+    ));
+    expected.sort();
+    assert_eq!(invalid_sorted(&stdout), expected, "{stdout}");
 }
 
 #[tokio::test]
@@ -417,17 +449,37 @@ async fn an_altered_manifest_signature_is_found() {
     let last = signature.len() - 1;
     let flipped = if signature.ends_with('0') { "1" } else { "0" };
     signature.replace_range(last.., flipped);
-    overwrite(&ts, &key, bytes, metadata).await;
+    overwrite(&ts, &key, bytes.clone(), metadata).await;
 
     let (code, stdout, _) = verify(&ts, &[]);
     assert_eq!(code, 1);
-    assert!(
-        invalid(&stdout).contains(&format!(
-            "Manifest\t{}\tINVALID: signature verification failed",
-            location(&ts, &key)
-        )),
-        "{stdout}"
-    );
+    // The manifest, and the versions only it listed (the second run's).
+    let (first, _) = read(&ts, &trailvault::archive::layout::manifest_key(1)).await;
+    let first: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    let listed_first: HashSet<(String, String)> = first["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["archiveKey"].to_string(), e["versionId"].to_string()))
+        .collect();
+    let second: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let only_second: Vec<serde_json::Value> = second["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            !listed_first.contains(&(e["archiveKey"].to_string(), e["versionId"].to_string()))
+        })
+        .cloned()
+        .collect();
+    assert!(!only_second.is_empty());
+    let mut expected = unlisted_lines(&ts, &only_second);
+    expected.push(format!(
+        "Manifest\t{}\tINVALID: signature verification failed",
+        location(&ts, &key)
+    ));
+    expected.sort();
+    assert_eq!(invalid_sorted(&stdout), expected, "{stdout}");
     assert!(stdout.contains("1/2 manifests valid"), "{stdout}");
 }
 
@@ -439,17 +491,19 @@ async fn a_manifest_chain_truncated_in_the_middle_is_found() {
     assert!(stdout.contains("3/3 manifests valid"), "{stdout}");
 
     let middle = trailvault::archive::layout::manifest_key(2);
+    let (bytes, _) = read(&ts, &middle).await;
+    let gone: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     delete(&ts, &middle).await;
     let (code, stdout, _) = verify(&ts, &[]);
     assert_eq!(code, 1);
-    let found = invalid(&stdout);
-    assert!(
-        found.contains(&format!(
-            "Manifest\t{}\tINVALID: not found (the chain is broken between 1 and 3)",
-            location(&ts, &middle)
-        )),
-        "{stdout}"
-    );
+    // The missing manifest, and the versions only it listed.
+    let mut expected = unlisted_lines(&ts, gone["entries"].as_array().unwrap());
+    expected.push(format!(
+        "Manifest\t{}\tINVALID: not found (the chain is broken between 1 and 3)",
+        location(&ts, &middle)
+    ));
+    expected.sort();
+    assert_eq!(invalid_sorted(&stdout), expected, "{stdout}");
     assert!(stdout.contains("2/3 manifests valid"), "{stdout}");
 }
 

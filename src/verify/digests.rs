@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use sha2::{Digest as _, Sha256};
 
 use super::decide::{join, link, Join, Link};
-use super::{DigestCheck, Index, Line, Note, TrailFile, Verifier, DIGEST_CAP};
+use super::{DigestCheck, Index, Line, Note, TrailFile, Verdict, Verifier, DIGEST_CAP};
 use crate::cloudtrail::digest::{self, Digest};
 use crate::cloudtrail::gzip;
 
@@ -103,7 +103,7 @@ impl Verifier {
                 Link::NotFound => lines.push(Line {
                     kind: "Digest file",
                     location: self.location(&prev_key),
-                    result: "INVALID: not found".to_owned(),
+                    result: Verdict::Invalid("not found".to_owned()),
                 }),
                 Link::HashDiffers if c.problem.is_none() => {
                     c.problem = Some(format!(

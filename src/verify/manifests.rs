@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::decide::{unlisted_version, Unvouched};
 use super::{
-    verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Unreadable, Verifier,
+    verdict, Fetched, Index, Line, ManifestRead, Note, Scope, Tally, Unreadable, Verdict, Verifier,
 };
 use crate::archive::layout;
 use crate::cloudtrail::digest::{self, PublicKey};
@@ -137,7 +137,7 @@ impl Verifier {
                     problem.map(|p| Line {
                         kind: "Archive object",
                         location: format!("{}?versionId={v}", self.location(&k)),
-                        result: format!("INVALID: {p}"),
+                        result: Verdict::Invalid(p),
                     })
                 }
             })
@@ -184,7 +184,7 @@ impl Verifier {
             lines.push(Line {
                 kind: "Archive object",
                 location: format!("{}?versionId={version}", self.location(&v.key)),
-                result: "INVALID: no manifest lists this version".to_owned(),
+                result: Verdict::Invalid("no manifest lists this version".to_owned()),
             });
         }
         if pending > 0 {

@@ -95,13 +95,35 @@ pub struct Line {
     /// `Digest file`, `Log file`, `Manifest` or `Archive object`.
     pub kind: &'static str,
     pub location: String,
-    /// `valid`, or `INVALID: why`.
-    pub result: String,
+    pub result: Verdict,
 }
 
 impl Line {
     pub fn valid(&self) -> bool {
-        self.result == "valid"
+        self.result == Verdict::Valid
+    }
+}
+
+/// The verdict on one file: printed (and in JSON) as `valid`, or `INVALID: why`, the AWS
+/// CLI's words. Invalid sorts first, as the text did.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Invalid(String),
+    Valid,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Valid => f.write_str("valid"),
+            Verdict::Invalid(why) => write!(f, "INVALID: {why}"),
+        }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -366,7 +388,7 @@ impl Verifier {
                     lines.push(Line {
                         kind: "Log file",
                         location: self.location(archive_key),
-                        result: "INVALID: not listed in any digest".to_owned(),
+                        result: Verdict::Invalid("not listed in any digest".to_owned()),
                     });
                 }
                 Unvouched::Pending => pending_logs += 1,
@@ -431,10 +453,10 @@ impl Verifier {
     }
 }
 
-fn verdict(problem: &Option<String>) -> String {
+fn verdict(problem: &Option<String>) -> Verdict {
     match problem {
-        None => "valid".to_owned(),
-        Some(p) => format!("INVALID: {p}"),
+        None => Verdict::Valid,
+        Some(p) => Verdict::Invalid(p.clone()),
     }
 }
 
