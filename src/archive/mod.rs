@@ -1,6 +1,7 @@
 //! The archive layer: everything that archives one object, whoever feeds it (the queue
 //! consumer in `worker`, or a backfill and the sweep in `completeness`). It imports no
-//! feeder.
+//! feeder; the one thing it takes from `completeness` is organization discovery, which it
+//! starts and asks about unknown buckets, and which lists accounts, never objects.
 //!
 //! The stages, one file each, in the order an object meets them:
 //!
