@@ -36,8 +36,9 @@ use time::OffsetDateTime;
 use crate::archive::layout::{manifest_key as key, manifest_sequence, MANIFESTS as PREFIX};
 use crate::aws::{Aws, Failure};
 use crate::cloudtrail::digest;
-use crate::config::{Config, Lock};
+use crate::config::Config;
 use crate::retention::lock::object_lock_mode;
+use crate::retention::policy::Lock;
 use crate::retention::retain_until;
 
 /// The KMS signing algorithm (SHA256withRSA, as CloudTrail's digests).

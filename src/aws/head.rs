@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Failure, Version};
 use crate::archive::layout::meta;
-use crate::config::LockMode;
+use crate::retention::policy::LockMode;
 
 /// A `HeadObject` that failed, with what it asked for.
 #[derive(Debug, thiserror::Error)]

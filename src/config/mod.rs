@@ -29,10 +29,7 @@ pub use raw::{
     LogFormat, RawAccount, RawArchive, RawAws, RawBucket, RawConfig, RawManifest, RawQueue,
     RawTelemetry, RawWorker,
 };
-pub use retention::{
-    Lifecycle, Lock, LockMode, RawLifecycle, RawRetention, RawTransition, Reconcile, Retention,
-    RetentionPeriod, StorageClass, Transition,
-};
+pub use retention::{RawLifecycle, RawRetention, RawTransition};
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -134,7 +131,10 @@ mod tests {
             c.accounts[0].reader_role_arn.account().as_str(),
             "222222222222"
         );
-        assert_eq!(c.retention.lock.period, RetentionPeriod::Years(7));
+        assert_eq!(
+            c.retention.lock.period,
+            crate::retention::policy::RetentionPeriod::Years(7)
+        );
         assert_eq!(c.worker.max_in_flight.get(), 32);
         assert_eq!(c.worker.visibility_timeout, Duration::from_secs(300));
         assert_eq!(c.telemetry.log_format, LogFormat::Text);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::completeness::{Discovery, Sweep};
 use super::ids::{AccountId, BucketName, KmsKey, QueueUrl, Region, RoleArn};
 use super::raw::*;
-use super::retention::Retention;
+use crate::retention::policy::Retention;
 
 // ---------------------------------------------------------------------------------------------
 // The validated configuration.

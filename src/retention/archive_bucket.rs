@@ -9,8 +9,8 @@ use aws_sdk_s3::types::{
 };
 
 use super::bucket::{rule_settings, BucketState, Change};
+use super::policy::{Lock, RetentionPeriod};
 use crate::aws::Failure;
-use crate::config::{Lock, RetentionPeriod};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {

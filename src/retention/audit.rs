@@ -13,9 +13,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::lock::set_retention;
+use super::policy::{Lock, LockMode};
 use super::{judge, Standing};
 use crate::aws::{Failure, Head, Version, Versions};
-use crate::config::{Lock, LockMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

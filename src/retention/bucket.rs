@@ -16,7 +16,7 @@ use aws_sdk_s3::types::{
 };
 use serde::Serialize;
 
-use crate::config::{Lock, LockMode, Retention, RetentionPeriod};
+use super::policy::{Lock, LockMode, Retention, RetentionPeriod};
 
 /// The lifecycle rule that carries transitions and expirations.
 pub const RULE_RETENTION: &str = "trailvault-retention";

@@ -28,11 +28,12 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::policy::{Lock, LockMode};
 use super::{judge, Standing};
 use crate::archive::routing;
 use crate::aws::hash::sha256_of;
 use crate::aws::{Aws, Failure, Head, MemberClients, Version, Versions};
-use crate::config::{Account, Config, Lock, LockMode, SourceBucket};
+use crate::config::{Account, Config, SourceBucket};
 use crate::notification::ObjectRef;
 
 #[derive(Debug, thiserror::Error)]
@@ -506,7 +507,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::config::RetentionPeriod;
+    use crate::retention::policy::RetentionPeriod;
 
     fn head(mode: Option<LockMode>, until: Option<OffsetDateTime>) -> Head {
         Head {

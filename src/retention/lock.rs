@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode};
 use time::OffsetDateTime;
 
-use crate::config::LockMode;
+use super::policy::LockMode;
 
 /// The mode as a write's `x-amz-object-lock-mode`.
 pub fn object_lock_mode(mode: LockMode) -> ObjectLockMode {

@@ -1,19 +1,23 @@
 //! Retention: the policy in `[retention]` is the single truth, and this module keeps the
 //! archive equal to it.
 //!
+//! - [`policy`]: the policy's types (the lock, the lifecycle, what to do about drift);
+//! - [`lock`]: a lock in S3's terms, and the one action that sets or extends one;
 //! - [`bucket`]: the archive bucket's own configuration (Object Lock default retention,
-//!   versioning, lifecycle rules) compared with the policy, and made equal to it;
+//!   versioning, lifecycle rules) as settings, compared with the policy's;
+//!   [`archive_bucket`] reads it from S3 and makes it equal to the policy;
 //! - [`audit`]: every archived version's lock compared with the policy, and extended where
 //!   it falls short (never shortened);
 //! - [`hold`]: legal holds for investigations, with who, when and why;
 //! - [`cleanup`]: deleting source objects, but only those the archive holds byte for byte.
 //!
 //! [`judge`] is the one place that decides whether a version's lock is what the policy
-//! wants, for the worker (a duplicate whose lock fell short) and for the audit alike.
+//! wants, for the worker (a duplicate whose lock fell short), the audit and source cleanup
+//! alike; [`archived_at`] says from when the policy counts.
 
 use time::OffsetDateTime;
 
-use crate::config::{Lock, LockMode, RetentionPeriod};
+use self::policy::{Lock, LockMode, RetentionPeriod};
 
 pub mod archive_bucket;
 pub mod audit;
@@ -21,6 +25,7 @@ pub mod bucket;
 pub mod cleanup;
 pub mod hold;
 pub mod lock;
+pub mod policy;
 
 /// When a version archived at `from` may first be deleted: the period later, rounded up to
 /// the second. Years are calendar years (29 February becomes 28 February when needed).

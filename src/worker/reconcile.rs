@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Reconcile;
 use crate::retention::archive_bucket::{ArchiveBucket, BucketError};
 use crate::retention::bucket::BucketState;
+use crate::retention::policy::Reconcile;
 use crate::telemetry::metrics::{Metrics, ResultLabel};
 
 /// Compares the bucket with the policy once and acts as `mode` says. Never fails the worker:

@@ -38,8 +38,9 @@ use super::layout::meta;
 use super::routing::Route;
 use crate::aws::{Aws, Failure, Head, Members};
 use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
-use crate::config::{Config, Lock};
+use crate::config::Config;
 use crate::notification::ObjectRef;
+use crate::retention::policy::Lock;
 use crate::retention::retain_until;
 
 mod check;
