@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::retention::archive_bucket::ArchiveBucket;
 use crate::retention::audit::{Audit, Report};
 use crate::retention::bucket::{BucketState, Change};
+use crate::retention::Standing;
 
 /// Exit code when the bucket or a version differs from the policy (as `terraform plan
 /// -detailed-exitcode` does for changes).
@@ -218,10 +219,13 @@ fn print_audit(report: &Report, fixing: bool) {
             .unwrap_or_default();
         println!(
             "{}\ts3://{}/{}\tversion {}\t{lock}{due}{hold}{fix}{error}",
-            f.standing, report.bucket, f.key, f.version_id
+            f.standing.map_or("unreadable", Standing::label),
+            report.bucket,
+            f.key,
+            f.version_id
         );
     }
-    let count = |s: &str| report.standings.get(s).copied().unwrap_or(0);
+    let count = |s: Standing| report.standings.get(&s).copied().unwrap_or(0);
     println!(
         "\n{} version{} checked in s3://{}/{} against {} ({} delete marker{} skipped): {} held, \
          {} without a lock, {} short, {} in GOVERNANCE, {} stricter (COMPLIANCE), {} unreadable; \
@@ -233,11 +237,11 @@ fn print_audit(report: &Report, fixing: bool) {
         report.policy,
         report.delete_markers,
         if report.delete_markers == 1 { "" } else { "s" },
-        count("held"),
-        count("missing"),
-        count("short"),
-        count("weaker_mode"),
-        count("stricter_mode"),
+        count(Standing::Held),
+        count(Standing::Missing),
+        count(Standing::Short),
+        count(Standing::WeakerMode),
+        count(Standing::StricterMode),
         report.unreadable,
         report.legal_holds,
     );

@@ -37,8 +37,10 @@ pub enum AuditError {
 pub struct Finding {
     pub key: String,
     pub version_id: String,
-    /// `missing`, `short`, `weaker_mode`, `stricter_mode`, or `unreadable`.
-    pub standing: &'static str,
+    /// The lock's standing (`missing`, `short`, `weaker_mode`, `stricter_mode`), or
+    /// `unreadable` (`None`) when its head could not be read.
+    #[serde(serialize_with = "standing_or_unreadable")]
+    pub standing: Option<Standing>,
     pub mode: Option<String>,
     pub retain_until: Option<String>,
     /// What the policy asks: retained until then, at least.
@@ -60,7 +62,7 @@ pub struct Report {
     pub versions: u64,
     pub delete_markers: u64,
     /// Versions by standing (`held`, `missing`, `short`, ...).
-    pub standings: BTreeMap<&'static str, u64>,
+    pub standings: BTreeMap<Standing, u64>,
     pub legal_holds: u64,
     pub fixed: u64,
     pub fix_failures: u64,
@@ -74,7 +76,7 @@ impl Report {
         let short: u64 = self
             .standings
             .iter()
-            .filter(|(s, _)| ["missing", "short", "weaker_mode"].contains(s))
+            .filter(|(s, _)| s.falls_short())
             .map(|(_, n)| n)
             .sum();
         short - self.fixed + self.unreadable
@@ -124,14 +126,14 @@ impl Audit {
                 report.versions += 1;
                 match outcome {
                     Checked::Held { legal_hold } => {
-                        *report.standings.entry("held").or_default() += 1;
+                        *report.standings.entry(Standing::Held).or_default() += 1;
                         report.legal_holds += u64::from(legal_hold);
                     }
                     Checked::Finding(f) => {
                         report.legal_holds += u64::from(f.legal_hold);
                         match f.standing {
-                            "unreadable" => report.unreadable += 1,
-                            standing => *report.standings.entry(standing).or_default() += 1,
+                            None => report.unreadable += 1,
+                            Some(standing) => *report.standings.entry(standing).or_default() += 1,
                         }
                         match f.fix.as_deref() {
                             Some("fixed") => report.fixed += 1,
@@ -158,7 +160,7 @@ impl Audit {
                 return Checked::Finding(Finding {
                     key: v.key,
                     version_id,
-                    standing: "unreadable",
+                    standing: None,
                     mode: None,
                     retain_until: None,
                     due: None,
@@ -189,7 +191,7 @@ impl Audit {
         Checked::Finding(Finding {
             key: v.key,
             version_id,
-            standing: judgement.standing.label(),
+            standing: Some(judgement.standing),
             mode: mode.map(|m| m.as_str().to_owned()),
             retain_until: until.map(rfc3339),
             due: Some(rfc3339(judgement.due)),
@@ -232,6 +234,13 @@ pub struct FixError(Failure);
 enum Checked {
     Held { legal_hold: bool },
     Finding(Finding),
+}
+
+fn standing_or_unreadable<S: serde::Serializer>(
+    standing: &Option<Standing>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(standing.map_or("unreadable", Standing::label))
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -67,7 +67,8 @@ pub fn archived_at(
 }
 
 /// How a version's lock stands against the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// At least what the policy asks.
     Held,
@@ -80,6 +81,12 @@ pub enum Standing {
     /// COMPLIANCE where the policy says GOVERNANCE: stricter than asked, and S3 never lets
     /// it be weakened. Reported, not changed.
     StricterMode,
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 impl Standing {
