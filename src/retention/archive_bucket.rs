@@ -227,35 +227,33 @@ impl ArchiveBucket {
                 ))?;
         }
         if current.rules != policy.rules {
-            if policy.lifecycle.is_empty() {
-                self.s3
-                    .delete_bucket_lifecycle()
-                    .bucket(&self.bucket)
+            // No rules at all is no lifecycle configuration: S3 refuses an empty one.
+            let changed = if policy.lifecycle.is_empty() {
+                let delete = self.s3.delete_bucket_lifecycle().bucket(&self.bucket);
+                delete
                     .send()
                     .await
+                    .map(drop)
                     .map_err(|e| Failure::from_sdk(&e))
-                    .map_err(refused(
-                        "lifecycle configuration",
-                        "s3:PutLifecycleConfiguration",
-                    ))?;
             } else {
-                self.s3
+                let rules = BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(policy.lifecycle.clone()))
+                    .build()
+                    .expect("rules are set");
+                let put = self
+                    .s3
                     .put_bucket_lifecycle_configuration()
                     .bucket(&self.bucket)
-                    .lifecycle_configuration(
-                        BucketLifecycleConfiguration::builder()
-                            .set_rules(Some(policy.lifecycle.clone()))
-                            .build()
-                            .expect("rules are set"),
-                    )
-                    .send()
+                    .lifecycle_configuration(rules);
+                put.send()
                     .await
+                    .map(drop)
                     .map_err(|e| Failure::from_sdk(&e))
-                    .map_err(refused(
-                        "lifecycle configuration",
-                        "s3:PutLifecycleConfiguration",
-                    ))?;
-            }
+            };
+            changed.map_err(refused(
+                "lifecycle configuration",
+                "s3:PutLifecycleConfiguration",
+            ))?;
         }
         let remaining = self.read().await?.diff(policy);
         if !remaining.is_empty() {
