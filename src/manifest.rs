@@ -30,10 +30,11 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ServerSideEncryption};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::archive::layout::{manifest_key as key, manifest_sequence, MANIFESTS as PREFIX};
+use crate::archive::layout::{
+    manifest_key as key, manifest_sequence, rfc3339, MANIFESTS as PREFIX,
+};
 use crate::aws::{Aws, Failure};
 use crate::cloudtrail::digest;
 use crate::config::Config;
@@ -366,13 +367,6 @@ impl Writer {
             .map(|_| ())
             .map_err(|e| Failure::from_sdk(&e))
     }
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .expect("UTC times format")
 }
 
 #[cfg(test)]

@@ -1,6 +1,18 @@
 //! The archive's layout, as pure functions and names: where a copy goes, where trailvault
 //! keeps its own objects, and the user metadata it writes. No I/O.
 
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A time as trailvault writes it (the archived-at stamp, manifests, reports): RFC 3339, UTC,
+/// whole seconds, which is all S3's own times and locks carry.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .expect("UTC times format")
+}
+
 /// Everything trailvault keeps in the archive besides the copies lives under this.
 pub const OWN_ROOT: &str = "_trailvault/";
 /// Where the signed manifests are.

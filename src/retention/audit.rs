@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::lock::set_retention;
 use super::policy::{Lock, LockMode};
 use super::{judge, Standing};
+use crate::archive::layout::rfc3339;
 use crate::aws::{Failure, Head, Version, Versions};
 
 #[derive(Debug, thiserror::Error)]
@@ -241,8 +241,4 @@ fn standing_or_unreadable<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.serialize_str(standing.map_or("unreadable", Standing::label))
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }

@@ -25,11 +25,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::policy::{Lock, LockMode};
 use super::{judge, Standing};
+use crate::archive::layout::rfc3339;
 use crate::archive::routing;
 use crate::aws::hash::sha256_of;
 use crate::aws::{Aws, Failure, Head, MemberClients, Version, Versions};
@@ -496,10 +496,6 @@ fn lock_verdict(
             )),
         },
     }
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]

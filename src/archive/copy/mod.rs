@@ -33,8 +33,8 @@ use time::OffsetDateTime;
 
 use self::error::source_error;
 pub use self::error::CopyError;
-use self::write::{metadata, rfc3339};
-use super::layout::meta;
+use self::write::metadata;
+use super::layout::{meta, rfc3339};
 use super::routing::Route;
 use crate::aws::{Aws, Failure, Head, Members};
 use crate::cloudtrail::logfile::{LogSummary, NotALogFile};

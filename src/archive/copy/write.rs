@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::error::{archive_error, source_error, CopyError};
 use super::read::{get_pinned, next_chunk};
 use super::{Copier, Headers, Pin, MAX_PARTS, PART_SIZE};
-use crate::archive::layout::meta;
+use crate::archive::layout::{meta, rfc3339};
 use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
 use crate::notification::ObjectRef;
 use crate::retention::lock::{object_lock_mode, set_retention};
@@ -307,13 +307,6 @@ fn header_safe(s: &str) -> String {
         .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
         .take(256)
         .collect()
-}
-
-pub(super) fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC times format")
 }
 
 #[cfg(test)]
