@@ -426,9 +426,9 @@ async fn assert_all_archived_once(ts: &TestStack) {
 }
 
 #[tokio::test]
-async fn killed_mid_run_and_restarted_nothing_is_lost_or_archived_twice() {
+async fn killed_again_and_again_nothing_is_lost_archived_twice_or_left_unlisted() {
     let mut ts = TestStack::up("sigkill", 2, &[Delivery::S3]).await;
-    // A short visibility timeout, so that what the killed worker held comes back quickly.
+    // A short visibility timeout, so that what a killed worker held comes back quickly.
     ts.edit_config(|c| {
         c.replace(
             "visibility_timeout_secs = 60",
@@ -438,24 +438,40 @@ async fn killed_mid_run_and_restarted_nothing_is_lost_or_archived_twice() {
     ts.deliver(2, 25).await;
     let total = ts.sources().await.len();
 
-    let mut worker = ts
-        .trailvault()
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_archived(&ts, 15, Duration::from_secs(120), &mut worker).await;
-    worker.kill().unwrap(); // SIGKILL: no chance to clean up
-    worker.wait().unwrap();
-    let before = ts.archive_versions().await.len();
-    assert!(
-        before < total,
-        "the worker finished before it could be killed"
-    );
+    // Three SIGKILLs (no chance to clean up), each once a few more objects are archived.
+    for (round, at_least) in [(1, 10), (2, 20), (3, 30)] {
+        let mut worker = ts
+            .trailvault()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_archived(&ts, at_least, Duration::from_secs(120), &mut worker).await;
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        let archived = ts.archive_versions().await.len();
+        assert!(
+            archived < total,
+            "round {round}: the worker finished before it could be killed"
+        );
+    }
 
     ts.drain();
     assert_all_archived_once(&ts).await;
+    // Every version the killed workers wrote is listed in a signed manifest: a message was
+    // deleted only once its versions were.
+    let out = ts
+        .trailvault()
+        .arg("verify")
+        .arg("--public-keys")
+        .arg(ts.path().join("public-keys"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains("Everything checked is valid."), "{report}");
+    assert!(!report.contains("no manifest lists"), "{report}");
 }
 
 #[tokio::test]

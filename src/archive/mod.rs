@@ -22,11 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 use self::accounts::Directory;
 use self::copy::Copier;
+use self::record::{Copying, Pace, Recorder};
 use self::tally::Tally;
 use crate::aws::Aws;
 use crate::completeness::discovery::Discovery;
 use crate::config::Config;
-use crate::manifest::{Entry, Writer};
+use crate::manifest::Writer;
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::Metrics;
 
@@ -50,8 +51,10 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     pub tally: Tally,
     pub shutdown: Shutdown,
-    /// Where archived versions go to be listed in the next manifest (when manifests are on).
-    pub manifest: Option<tokio::sync::mpsc::Sender<Entry>>,
+    /// Where archived versions go to be listed in a manifest (when manifests are on).
+    pub manifest: Option<Recorder>,
+    /// The copies running now.
+    pub copying: Copying,
 }
 
 /// The archiving machinery a run needs, whatever feeds it objects (the queues, the sweep, a
@@ -68,19 +71,24 @@ impl Engine {
         aws: &Aws,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
+        pace: Pace,
     ) -> anyhow::Result<Engine> {
         let copier = Copier::new(&config, aws).await?;
         let writer = Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
+        let copying = Copying::default();
         let (manifest, manifest_writer) = match writer {
             Some(writer) => {
-                let (entries, inbox) = tokio::sync::mpsc::channel(4096);
-                let task = tokio::spawn(record::run(
+                let (recorder, task) = record::start(
                     writer,
-                    inbox,
-                    config.manifest.period,
-                    metrics.clone(),
-                ));
-                (Some(entries), Some(task))
+                    record::Settings {
+                        period: config.manifest.period,
+                        pace,
+                        shutdown: shutdown.clone(),
+                        copying: copying.clone(),
+                        metrics: metrics.clone(),
+                    },
+                );
+                (Some(recorder), Some(task))
             }
             None => {
                 tracing::warn!(
@@ -122,6 +130,7 @@ impl Engine {
             metrics,
             tally: Tally::default(),
             shutdown,
+            copying,
         });
         Ok(Engine {
             ctx,

@@ -8,6 +8,7 @@ use tracing::{error, info, warn};
 
 use super::classify::{classify, Failed, ObjectResult};
 use super::copy::Outcome;
+use super::record::Listing;
 use super::routing::{self, Refusal};
 use super::Ctx;
 use crate::manifest::Entry;
@@ -15,7 +16,7 @@ use crate::notification::ObjectRef;
 use crate::telemetry::metrics::{AccountLabel, ObjectLabels, ReasonLabel};
 
 /// How archiving one object ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Archival {
     pub result: ObjectResult,
     /// How the copy ended, when it did.
@@ -23,6 +24,8 @@ pub struct Archival {
     pub bytes: u64,
     /// Why it failed, when it did (the metrics' reason label).
     pub reason: Option<&'static str>,
+    /// Resolves once a durable manifest lists the version (when manifests are on).
+    pub listing: Option<Listing>,
 }
 
 impl Archival {
@@ -32,12 +35,14 @@ impl Archival {
             outcome: None,
             bytes: 0,
             reason: Some(reason),
+            listing: None,
         }
     }
 }
 
 /// Routes, copies and checks one object, then counts, logs and lists it for the manifest.
 pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
+    let _copying = ctx.copying.start();
     let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
     let mut accounts = ctx.accounts.snapshot();
     let mut routed = routing::route_among(&accounts, &ctx.config.archive.key_prefix, object);
@@ -106,7 +111,8 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
             }
             ctx.tally
                 .copied(account, route.bucket.region.as_str(), &copied);
-            if let Some(manifest) = &ctx.manifest {
+            let mut listing = None;
+            if let Some(recorder) = &ctx.manifest {
                 let entry = Entry {
                     archive_key: route.archive_key.clone(),
                     version_id: copied
@@ -122,8 +128,7 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                     archived_at: copied.archived_at.clone(),
                     outcome: copied.outcome.label().to_owned(),
                 };
-                // Only fails once the writer is gone, which happens after every copy ended.
-                let _ = manifest.send(entry).await;
+                listing = Some(recorder.record(entry).await);
             }
             let version_id = copied.version_id.as_deref().unwrap_or("null");
             match (&copied.outcome, &copied.quarantine) {
@@ -151,6 +156,7 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                 outcome: Some(copied.outcome),
                 bytes: copied.bytes,
                 reason: None,
+                listing,
             }
         }
         Err(e) => {

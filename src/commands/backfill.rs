@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use time::OffsetDateTime;
 
+use crate::archive::record::Pace;
 use crate::archive::Engine;
 use crate::aws::Aws;
 use crate::cli::args::progress_bar;
@@ -62,6 +63,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         &aws,
         Arc::new(Metrics::new()),
         shutdown.clone(),
+        Pace::Draining,
     )
     .await?;
     let ctx = engine.ctx.clone();

@@ -359,11 +359,12 @@ fn validate_worker(raw: &RawWorker, p: &mut Problems) -> Option<Worker> {
 }
 
 fn validate_manifest(raw: &RawManifest, p: &mut Problems) -> Option<Manifest> {
-    if !(60..=86_400).contains(&raw.period_secs) {
+    if !(5..=900).contains(&raw.period_secs) {
         p.add(
             "manifest.period_secs",
             format!(
-                "{} is outside 60..=86400 seconds (a minute to a day)",
+                "{} is outside 5..=900 seconds: a message waits up to this long for the \
+                 manifest that lists its versions before it is deleted",
                 raw.period_secs
             ),
         );

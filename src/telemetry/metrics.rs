@@ -47,6 +47,11 @@ pub struct AccountLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    pub task: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -101,6 +106,8 @@ pub struct Metrics {
     /// `excluded`, `no_trail`, `failed`).
     pub discovered_accounts: Family<StatusLabel, Gauge>,
     pub discovery_failures: Counter,
+    /// Panics caught (a bug), by the task that panicked (`message`, `sweep`, `backfill`).
+    pub panics: Family<TaskLabel, Counter>,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -139,6 +146,7 @@ impl Metrics {
             sweeps: Family::default(),
             discovered_accounts: Family::default(),
             discovery_failures: Counter::default(),
+            panics: Family::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -252,6 +260,11 @@ impl Metrics {
             "trailvault_discovery_failures",
             "Discoveries that could not list the organization",
             m.discovery_failures.clone(),
+        );
+        registry.register(
+            "trailvault_panics",
+            "Panics caught and survived (each one a bug to report), by task",
+            m.panics.clone(),
         );
         Metrics { registry, ..m }
     }

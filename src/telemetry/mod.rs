@@ -21,8 +21,11 @@ pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|err| anyhow::anyhow!("cannot set up logging: {err}"))
+    result.map_err(|err| anyhow::anyhow!("cannot set up logging: {err}"))?;
+    panics::log_panics();
+    Ok(())
 }
 
 pub mod http;
 pub mod metrics;
+pub mod panics;

@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::archive::record::Pace;
 use crate::archive::tally::Summary;
 use crate::archive::Engine;
 use crate::aws::Aws;
@@ -69,7 +70,13 @@ pub async fn run(
     options: Options,
 ) -> anyhow::Result<Summary> {
     let started = std::time::Instant::now();
-    let engine = Engine::start(config.clone(), aws, metrics.clone(), shutdown.clone()).await?;
+    let pace = if options.until_empty {
+        Pace::Draining
+    } else {
+        Pace::Steady
+    };
+    let engine =
+        Engine::start(config.clone(), aws, metrics.clone(), shutdown.clone(), pace).await?;
     let ctx = engine.ctx.clone();
     // The bucket against the retention policy: once before any copy, then on a timer.
     let archive_bucket = Arc::new(ArchiveBucket::new(

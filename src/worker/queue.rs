@@ -11,15 +11,17 @@ use aws_sdk_sqs::types::{
 use rand::Rng;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::disposition::Disposition;
-use super::message::handle;
+use super::message::{handle, Handled};
 use super::QueueCtx;
+use crate::archive::record::Listing;
 use crate::archive::tally::Tally;
 use crate::archive::Ctx;
 use crate::aws::Failure;
-use crate::telemetry::metrics::{Metrics, QueueLabel, QueueOutcome};
+use crate::telemetry::metrics::{Metrics, QueueLabel, QueueOutcome, TaskLabel};
+use crate::telemetry::panics::caught;
 
 /// At most this many messages per receive (the SQS limit).
 const MAX_BATCH: usize = 10;
@@ -143,35 +145,58 @@ async fn work(
     let receipt = message.receipt_handle.clone().unwrap_or_default();
     let message_id = message.message_id.clone().unwrap_or_default();
     let body = message.body.as_deref().unwrap_or_default();
-    let half = ctx.config.worker.visibility_timeout / 2;
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
-    let disposition = {
-        let job = handle(&ctx, &queue, &message_id, body);
-        tokio::pin!(job);
-        loop {
-            tokio::select! {
-                disposition = &mut job => break disposition,
-                _ = heartbeat.tick() => {
-                    // Keep the message ours while the copy runs.
-                    let extended = queue
-                        .sqs
-                        .change_message_visibility()
-                        .queue_url(&queue.url)
-                        .receipt_handle(&receipt)
-                        .visibility_timeout(ctx.config.worker.visibility_timeout.as_secs() as i32)
-                        .send()
-                        .await;
-                    if let Err(e) = extended {
-                        warn!(queue = %queue.name, message_id, error = %Failure::from_sdk(&e).detail,
-                            "could not extend the message's visibility; another replica may receive it too");
+    let mut keeper = Keeper {
+        ctx: &ctx,
+        queue: &queue,
+        receipt: &receipt,
+        message_id: &message_id,
+        heartbeat: {
+            let half = ctx.config.worker.visibility_timeout / 2;
+            tokio::time::interval_at(tokio::time::Instant::now() + half, half)
+        },
+    };
+    let handled = keeper
+        .hold(caught(handle(&ctx, &queue, &message_id, body)))
+        .await;
+    // The copies are done: the slot goes to the next message while this one waits for the
+    // manifest that lists its versions.
+    drop(permit);
+    let disposition = match handled {
+        None => Disposition::HandBack,
+        Some(Err(panicked)) => {
+            error!(queue = %queue.name, message_id, error = %panicked,
+                "the message's task panicked; the message is returned and, after the queue's \
+                 maxReceiveCount, moved to the dead-letter queue");
+            ctx.metrics
+                .panics
+                .get_or_create(&TaskLabel { task: "message" })
+                .inc();
+            ctx.tally.failure("panic");
+            Disposition::Park
+        }
+        Some(Ok(handled)) => match handled {
+            Handled {
+                disposition: Disposition::Delete(what),
+                listings,
+            } if !listings.is_empty() => {
+                let listed = keeper
+                    .hold(futures_util::future::join_all(
+                        listings.into_iter().map(Listing::wait),
+                    ))
+                    .await;
+                match listed {
+                    Some(listed) if listed.iter().all(Result::is_ok) => Disposition::Delete(what),
+                    // The versions are archived; the message comes back, finds them, and they
+                    // are listed then.
+                    Some(_) => {
+                        warn!(queue = %queue.name, message_id, "archived, but no manifest lists it yet; the message stays");
+                        Disposition::Retry
                     }
-                }
-                () = ctx.shutdown.abandon.cancelled() => {
-                    warn!(queue = %queue.name, message_id, "the shutdown grace period is over; handing the message back");
-                    break Disposition::HandBack;
+                    None => Disposition::HandBack,
                 }
             }
-        }
+            handled => handled.disposition,
+        },
     };
     if let Some(count) = message
         .attributes
@@ -182,7 +207,6 @@ async fn work(
             debug!(queue = %queue.name, message_id, receive_count = %count, disposition = disposition.label(), "message returned");
         }
     }
-    drop(permit);
     let _ = acks
         .send(Ack {
             receipt,
@@ -190,6 +214,51 @@ async fn work(
             disposition,
         })
         .await;
+}
+
+/// Keeps one message invisible to other consumers while its work runs.
+struct Keeper<'a> {
+    ctx: &'a Ctx,
+    queue: &'a QueueCtx,
+    receipt: &'a str,
+    message_id: &'a str,
+    heartbeat: tokio::time::Interval,
+}
+
+impl Keeper<'_> {
+    /// Runs `work`, extending the message's visibility at half the timeout; `None` once the
+    /// shutdown grace period is over (the message is handed back).
+    async fn hold<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Some(done),
+                _ = self.heartbeat.tick() => self.extend().await,
+                () = self.ctx.shutdown.abandon.cancelled() => {
+                    warn!(queue = %self.queue.name, message_id = self.message_id,
+                        "the shutdown grace period is over; handing the message back");
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn extend(&self) {
+        let extended = self
+            .queue
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue.url)
+            .receipt_handle(self.receipt)
+            .visibility_timeout(self.ctx.config.worker.visibility_timeout.as_secs() as i32)
+            .send()
+            .await;
+        if let Err(e) = extended {
+            warn!(queue = %self.queue.name, message_id = self.message_id,
+                error = %Failure::from_sdk(&e).detail,
+                "could not extend the message's visibility; another replica may receive it too");
+        }
+    }
 }
 
 /// Applies dispositions in batches: deletes, and visibility changes for parked and handed-back

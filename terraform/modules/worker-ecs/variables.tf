@@ -144,7 +144,7 @@ variable "config" {
       visibility_timeout_secs = optional(number, 300)
       shutdown_grace_secs     = optional(number, 25)
     }), {})
-    manifest_period_secs = optional(number, 3600)
+    manifest_period_secs = optional(number, 60)
     sweep = optional(object({
       interval_secs = optional(number, 900)
       window_secs   = optional(number, 7200)
