@@ -154,6 +154,54 @@ async fn a_backfill_names_the_bucket_it_cannot_list_does_the_rest_and_fails() {
     assert_eq!(archived_keys(&ts).await, others);
 }
 
+/// A key a member account chose, with a wide character where the time's digits go: it made
+/// the key reader slice inside the character and panic, ending `backfill --dry-run` with exit
+/// 101 (and the worker's sweep for good). Now it is not a CloudTrail file, and the pass goes on.
+#[tokio::test]
+async fn a_hostile_key_in_a_member_bucket_is_skipped_and_the_pass_goes_on() {
+    let mut ts = TestStack::up("bf-hostile", 1, &[Delivery::S3]).await;
+    ts.deliver(1, 2).await;
+    ts.drop_notifications().await;
+    let sources = ts.sources().await;
+    let (bucket, key, _, _) = sources
+        .iter()
+        .find(|(_, key, _, _)| key.contains("/CloudTrail/"))
+        .expect("a log file");
+    let at = key.find("Z_").expect("a log file's time ends in Z_");
+    // `T0105Z` becomes `T1𝄞`: as many bytes, the last four one character.
+    let hostile = format!("{}T1\u{1d11e}{}", &key[..at - 5], &key[at + 1..]);
+    assert_eq!(hostile.len(), key.len());
+    let member = &ts.stack.members[0];
+    let region = &member
+        .buckets
+        .iter()
+        .find(|b| &b.name == bucket)
+        .unwrap()
+        .region;
+    ts.admin(&member.account)
+        .await
+        .s3(region)
+        .put_object()
+        .bucket(bucket)
+        .key(&hostile)
+        .body(b"not a log".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let (ok, out, err) = run(ts.trailvault().args(["backfill", "--dry-run"]));
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(count(&out, "would archive"), sources.len() as u64, "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+    let (ok, out, err) = run(ts.trailvault().arg("backfill"));
+    assert!(ok, "{out}\n{err}");
+    let expected: BTreeSet<String> = sources
+        .iter()
+        .map(|(bucket, key, _, _)| format!("{bucket}/{key}"))
+        .collect();
+    assert_eq!(archived_keys(&ts).await, expected);
+}
+
 #[tokio::test]
 async fn the_sweep_archives_files_whose_notifications_were_lost_and_reports_them_missed() {
     let mut ts = TestStack::up("sweep", 2, &[Delivery::S3]).await;

@@ -29,6 +29,11 @@ pub struct Archival {
 }
 
 impl Archival {
+    /// Archiving panicked (a bug): retried, never taken as done.
+    pub fn panicked() -> Archival {
+        Archival::failed(ObjectResult::Retry, "panic")
+    }
+
     fn failed(result: ObjectResult, reason: &'static str) -> Archival {
         Archival {
             result,

@@ -241,7 +241,9 @@ fn is_region(s: &str) -> bool {
 
 /// `YYYYMMDDTHHmmZ` (14 characters) or `YYYYMMDDTHHMMSSZ` (16).
 fn is_timestamp(s: &str, len: usize) -> bool {
+    // ASCII first: the byte slices below must fall on character boundaries.
     s.len() == len
+        && s.is_ascii()
         && all_digits(&s[..8])
         && &s[8..9] == "T"
         && all_digits(&s[9..len - 1])
@@ -258,6 +260,9 @@ impl CloudTrailKey<'_> {
 /// The time in a CloudTrail file name: `YYYYMMDDTHHmmZ` (logs, insights) or
 /// `YYYYMMDDTHHMMSSZ` (digests).
 pub fn stamp_time(stamp: &str) -> Option<OffsetDateTime> {
+    if !stamp.is_ascii() {
+        return None;
+    }
     let s = stamp.strip_suffix('Z')?;
     let (day, clock) = s.split_once('T')?;
     if day.len() != 8 || !(clock.len() == 4 || clock.len() == 6) {
@@ -283,6 +288,18 @@ pub fn stamp_time(stamp: &str) -> Option<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
+    /// Found by tests/fuzz.rs: a member account's key with a wide character where the time's
+    /// digits go panicked on a byte slice inside it (the sweep stopped for good, a backfill
+    /// exited 101).
+    #[test]
+    fn wide_characters_in_the_time_are_refused_not_a_panic() {
+        // Fourteen bytes, as a log file's time must be, the last four one character.
+        let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/21/111122223333_CloudTrail_us-east-1_20261121T1\u{1d11e}_AbCdEf0123456789.json.gz";
+        assert!(matches!(parse(key), Err(e) if e.to_string().contains("timestamp")));
+        assert_eq!(stamp_time("20261121T09\u{e9}Z"), None);
+        assert_eq!(stamp_time("2026112\u{e9}T0905Z"), None);
+    }
+
     use super::*;
 
     #[test]

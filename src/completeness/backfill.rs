@@ -16,7 +16,7 @@ use indicatif::ProgressBar;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::archive::copy::Outcome;
 use crate::archive::layout;
@@ -29,7 +29,8 @@ use crate::cloudtrail::key;
 use crate::completeness::inventory::{self, Window};
 use crate::config::{Account, AccountId, SourceBucket};
 use crate::notification::ObjectRef;
-use crate::telemetry::metrics::AccountLabel;
+use crate::telemetry::metrics::{AccountLabel, TaskLabel};
+use crate::telemetry::panics::{caught, caught_sync};
 
 /// Which files a pass looks at.
 #[derive(Debug, Clone, Default)]
@@ -147,7 +148,19 @@ pub async fn pass(ctx: &Arc<Ctx>, scope: &Scope, mode: Mode, progress: &Progress
                     };
                     let account = account.name.clone();
                     copies.spawn(async move {
-                        let done = archive(&ctx, &object).await;
+                        let done = match caught(archive(&ctx, &object)).await {
+                            Ok(done) => done,
+                            Err(panicked) => {
+                                error!(account, bucket = %object.bucket, key = %object.key,
+                                    error = %panicked, "archiving this file panicked; it is \
+                                    counted as failed and the pass goes on");
+                                ctx.metrics
+                                    .panics
+                                    .get_or_create(&TaskLabel { task: "copy" })
+                                    .inc();
+                                Archival::panicked()
+                            }
+                        };
                         drop(slot);
                         if mode == Mode::Sweep && was_written(&done) {
                             ctx.metrics
@@ -265,9 +278,9 @@ async fn compare_day(
     report: &Mutex<Report>,
 ) -> Result<Vec<Listed>, Failure> {
     let source = listing::objects(s3, bucket.name.as_str(), day).await?;
-    let in_scope: Vec<Listed> = source
-        .into_iter()
-        .filter(|o| {
+    let mut in_scope: Vec<Listed> = Vec::new();
+    for o in source {
+        let wanted = caught_sync(|| {
             let Ok(parsed) = key::parse(&o.key) else {
                 return false;
             };
@@ -278,8 +291,23 @@ async fn compare_day(
                         .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
                         .is_some_and(|t| t < before)
                 })
-        })
-        .collect();
+        });
+        match wanted {
+            Ok(true) => in_scope.push(o),
+            Ok(false) => {}
+            // One file's key must not stop the pass: it is reported, and the rest goes on.
+            Err(panicked) => {
+                error!(account = %account.name, bucket = %bucket.name, key = %o.key,
+                    error = %panicked, "reading this key panicked; the file is skipped");
+                ctx.metrics
+                    .panics
+                    .get_or_create(&TaskLabel { task: "compare" })
+                    .inc();
+                let mut r = report.lock().expect("report lock");
+                *r.failures.entry("panic").or_default() += 1;
+            }
+        }
+    }
     if in_scope.is_empty() {
         return Ok(Vec::new());
     }

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use indicatif::ProgressBar;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::backfill::{self, Mode, Scope};
 use super::inventory::Window;
 use crate::archive::Ctx;
-use crate::telemetry::metrics::ResultLabel;
+use crate::telemetry::metrics::{ResultLabel, TaskLabel};
+use crate::telemetry::panics::caught;
 
 /// Sweeps every `sweep.interval` until `stop`; `backlog` tells how many notifications wait on
 /// the queues when that is more than the worker takes in at once (the sweep is then put off).
@@ -43,7 +44,17 @@ pub async fn every(ctx: Arc<Ctx>, backlog: impl Fn() -> Option<u64>, stop: Cance
         // Not cut short by `stop`: a stopping worker's sweep stops listing and starting
         // copies by itself (it watches the shutdown), and the copies it started finish and
         // are listed in the last manifest.
-        once(&ctx).await;
+        if let Err(panicked) = caught(once(&ctx)).await {
+            error!(error = %panicked, "the sweep panicked; it runs again at the next interval");
+            ctx.metrics
+                .panics
+                .get_or_create(&TaskLabel { task: "sweep" })
+                .inc();
+            ctx.metrics
+                .sweeps
+                .get_or_create(&ResultLabel { result: "failed" })
+                .inc();
+        }
     }
 }
 

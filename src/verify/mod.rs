@@ -32,6 +32,7 @@ use crate::aws::{Failure, Version};
 use crate::cloudtrail::digest::{Digest, PublicKey};
 use crate::cloudtrail::key::FileKind;
 use crate::manifest::Manifest;
+use crate::telemetry::panics::caught;
 
 mod decide;
 mod digests;
@@ -293,7 +294,17 @@ impl Verifier {
         let this = &*self;
         let mut checked: Vec<DigestCheck> = stream::iter(digests)
             .map(|file| async move {
-                let check = this.check_digest(file).await;
+                // One file that trips a bug is reported as such; the others are still checked.
+                let check = match caught(this.check_digest(file.clone())).await {
+                    Ok(check) => check,
+                    Err(panicked) => DigestCheck {
+                        file,
+                        digest: None,
+                        sha256: None,
+                        signature: None,
+                        problem: Some(panicked.to_string()),
+                    },
+                };
                 progress("digest");
                 check
             })
@@ -335,7 +346,9 @@ impl Verifier {
                 async move {
                     let result = match current {
                         None => Some("not found".to_owned()),
-                        Some(cur) => this.check_log(&archive_key, cur.version_id, &hash).await,
+                        Some(cur) => caught(this.check_log(&archive_key, cur.version_id, &hash))
+                            .await
+                            .unwrap_or_else(|panicked| Some(panicked.to_string())),
                     };
                     progress("log");
                     Line {
