@@ -718,6 +718,130 @@ async fn a_256_mib_object_streams_through_in_bounded_memory() {
     );
 }
 
+/// A gzip of `prefix`, then `n` bytes of `fill`, then `suffix`: a small file that expands to
+/// a large one.
+fn bomb(prefix: &str, fill: u8, n: usize, suffix: &str) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(prefix.as_bytes()).unwrap();
+    let chunk = vec![fill; 1 << 20];
+    for _ in 0..n / chunk.len() {
+        gz.write_all(&chunk).unwrap();
+    }
+    gz.write_all(suffix.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Hostile files in one run: gzip bombs whose JSON holds one enormous string (a value, a
+/// key) or number, and a 1,024-byte key. Each is archived byte-exact and quarantined, and the
+/// worker's memory stays far below what the decompressed strings would need (it reached
+/// 4.7 GiB on one of them before).
+#[tokio::test]
+async fn hostile_files_are_quarantined_in_bounded_memory() {
+    const GIB: usize = 1 << 30;
+    let ts = TestStack::up("hostile", 1, &[Delivery::S3]).await;
+    let member = &ts.stack.members[0];
+    let bucket = &member
+        .buckets
+        .iter()
+        .find(|b| b.region == "us-east-1")
+        .unwrap()
+        .name;
+    let account = &member.account;
+    let log_key = |unique: &str| {
+        format!(
+            "AWSLogs/{account}/CloudTrail/us-east-1/2026/11/01/{account}_CloudTrail_us-east-1_20261101T0005Z_{unique}.json.gz"
+        )
+    };
+    let long_key = format!(
+        "AWSLogs/{}/x.json.gz",
+        "k".repeat(1024 - 18)
+    );
+    assert_eq!(long_key.len(), 1024);
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            log_key("HugeStringValue0"),
+            bomb(r#"{"Records":[{"eventTime":""#, b'a', GIB, r#""}]}"#),
+        ),
+        (
+            log_key("HugeStringKey000"),
+            bomb(r#"{"Records":[{""#, b'b', GIB, r#"":1}]}"#),
+        ),
+        (
+            log_key("HugeNumber000000"),
+            bomb(r#"{"Records":[{"n":"#, b'9', GIB, "}]}"),
+        ),
+        (long_key, bomb("", b' ', 1 << 20, "")),
+    ];
+    let s3 = ts.admin(account).await.s3("us-east-1");
+    for (key, bytes) in &files {
+        assert!(bytes.len() < 8 << 20, "{key}: {} bytes", bytes.len());
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    ts.relay().await;
+
+    let mut worker = ts
+        .trailvault()
+        .args(["run", "--until-empty"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let mut peak = 0;
+    let exit = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(exit) = worker.try_wait().unwrap() {
+            break exit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut summary = String::new();
+    worker
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
+    assert!(exit.success(), "{summary}");
+    let archive = ts.security().await.s3(&ts.stack.security.archive_region);
+    for (key, bytes) in &files[..3] {
+        let (copy, head) = get(
+            &archive,
+            &ts.stack.security.archive_bucket,
+            &format!("{bucket}/{key}"),
+        )
+        .await;
+        assert_eq!(&copy, bytes, "{key}: byte-exact");
+        let reason = &head.metadata().unwrap()["trailvault-quarantine"];
+        assert!(
+            reason.contains("longer than 1048576 bytes"),
+            "{key}: {reason}"
+        );
+    }
+    // The 1,024-byte key is no CloudTrail key: refused each time it comes, then moved to the
+    // dead-letter queue by the redrive policy (maxReceiveCount 5).
+    assert!(
+        summary.contains(
+            "Messages: 10 received, 5 deleted (3 archived, 2 s3_test_event), 5 returned."
+        ),
+        "{summary}"
+    );
+    assert_eq!(ts.depth("us-east-1").await, (0, 0, 1));
+    eprintln!(
+        "peak RSS of the worker on three 1 GiB gzip bombs and a 1,024-byte key: {:.1} MiB",
+        peak as f64 / 1024.0
+    );
+    assert!(peak > 0 && peak < 100 * 1024, "peak RSS {peak} KiB");
+}
+
 #[tokio::test]
 async fn metrics_and_healthz_report_what_the_run_did() {
     let mut ts = TestStack::up("metrics", 2, &[Delivery::S3]).await;

@@ -6,8 +6,10 @@
 //! each chunk on its way to the archive without waiting for the parse, and memory stays at a
 //! few chunks whatever the file's size.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{BufReader, Read};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -89,9 +91,19 @@ pub fn check_bytes(compressed: &[u8]) -> Result<LogSummary, NotALogFile> {
 }
 
 fn check<R: Read>(compressed: R) -> Result<LogSummary, NotALogFile> {
-    let json = BufReader::with_capacity(64 * 1024, gzip::reader(compressed, MAX_DECOMPRESSED));
+    let tripped = Rc::new(Cell::new(false));
+    let json = BufReader::with_capacity(
+        64 * 1024,
+        TokenGuard::new(gzip::reader(compressed, MAX_DECOMPRESSED), tripped.clone()),
+    );
     let mut de = serde_json::Deserializer::from_reader(json);
-    let summary = serde::Deserializer::deserialize_map(&mut de, LogVisitor).map_err(describe)?;
+    let summary = serde::Deserializer::deserialize_map(&mut de, LogVisitor).map_err(|e| {
+        if tripped.get() {
+            NotALogFile::Json(TokenTooLong.to_string())
+        } else {
+            describe(e)
+        }
+    })?;
     de.end().map_err(|e| NotALogFile::Trailing(e.to_string()))?;
     Ok(summary)
 }
@@ -105,6 +117,73 @@ fn describe(e: serde_json::Error) -> NotALogFile {
         })
     } else {
         NotALogFile::Json(e.to_string())
+    }
+}
+
+/// The longest JSON string (or number, or literal) a log file may hold. The parser keeps the
+/// token it is reading in memory, so without this one enormous string in a small gzip would
+/// cost gigabytes; CloudTrail's own records are at most a few hundred KB in all.
+pub const MAX_TOKEN: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("a JSON string or number is longer than {MAX_TOKEN} bytes, more than any CloudTrail record holds")]
+struct TokenTooLong;
+
+/// Passes JSON through while measuring its tokens; fails the read once one is longer than
+/// [`MAX_TOKEN`]. A byte-level scan (strings, their escapes, and runs outside them), so that
+/// it runs ahead of the parser and holds nothing.
+struct TokenGuard<R> {
+    inner: R,
+    in_string: bool,
+    escaped: bool,
+    run: usize,
+    /// Set when it fails, so that the parser's error can be told apart from gzip's.
+    tripped: Rc<Cell<bool>>,
+}
+
+impl<R: Read> TokenGuard<R> {
+    fn new(inner: R, tripped: Rc<Cell<bool>>) -> TokenGuard<R> {
+        TokenGuard {
+            inner,
+            in_string: false,
+            escaped: false,
+            run: 0,
+            tripped,
+        }
+    }
+}
+
+impl<R: Read> Read for TokenGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    self.run = 0;
+                    continue;
+                }
+                self.run += 1;
+            } else if b == b'"' {
+                self.in_string = true;
+                self.run = 0;
+            } else if matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':')
+                || b.is_ascii_whitespace()
+            {
+                self.run = 0;
+            } else {
+                self.run += 1;
+            }
+            if self.run > MAX_TOKEN {
+                self.tripped.set(true);
+                return Err(std::io::Error::other(TokenTooLong));
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -248,6 +327,32 @@ mod tests {
             check_bytes(&truncated).unwrap_err(),
             NotALogFile::Gzip(_)
         ));
+    }
+
+    #[test]
+    fn one_enormous_string_is_refused_as_it_streams_not_held() {
+        // Just under the cap, in a key and in a value: fine.
+        let near = "x".repeat(MAX_TOKEN);
+        let ok = format!(r#"{{"Records":[{{"eventTime":"t","{near}":"{near}"}}]}}"#);
+        assert_eq!(check_bytes(&gz(ok.as_bytes())).unwrap().records, 1);
+        // An escaped quote does not end a string.
+        let escaped = format!(
+            r#"{{"Records":[{{"eventTime":"{}\"{}"}}]}}"#,
+            "a".repeat(MAX_TOKEN / 2),
+            "b".repeat(MAX_TOKEN)
+        );
+        // One byte over, as a value, a key, a number: refused, and named.
+        let over = "y".repeat(MAX_TOKEN + 1);
+        let digits = "9".repeat(MAX_TOKEN + 1);
+        for json in [
+            format!(r#"{{"Records":[{{"eventTime":"{over}"}}]}}"#),
+            format!(r#"{{"Records":[{{"{over}":1}}]}}"#),
+            format!(r#"{{"Records":[{{"n":{digits}}}]}}"#),
+            escaped,
+        ] {
+            let err = check_bytes(&gz(json.as_bytes())).unwrap_err();
+            assert_eq!(err, NotALogFile::Json(TokenTooLong.to_string()));
+        }
     }
 
     #[tokio::test]

@@ -29,6 +29,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use time::OffsetDateTime;
 
 use self::error::source_error;
@@ -51,7 +53,7 @@ mod write;
 /// Objects up to this size are read into memory once and written with one `PutObject`;
 /// larger ones stream through a multipart upload. CloudTrail's files are nearly all far
 /// below it.
-pub const SINGLE_PART_LIMIT: u64 = 16 * 1024 * 1024;
+pub const SINGLE_PART_LIMIT: u64 = PART_SIZE;
 /// Multipart part size (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
@@ -109,8 +111,9 @@ pub struct Copier {
 /// What the first read of the source found.
 struct Inspected {
     sha256: [u8; 32],
-    /// The bytes, for objects small enough to write in one request.
-    body: Option<Vec<u8>>,
+    /// The bytes, for objects small enough to write in one request (shared, never copied:
+    /// the conditional write and a conflict's second write send the same buffer).
+    body: Option<Bytes>,
     /// The log-file check, for CloudTrail log files.
     log: Option<Result<LogSummary, NotALogFile>>,
 }
@@ -166,7 +169,16 @@ impl Copier {
             .send()
             .await
             .map_err(|e| source_error(&account, object, Failure::from_sdk(&e)))?;
-        let size = got.content_length().unwrap_or(0).max(0) as u64;
+        // The size decides the path and bounds the memory a copy may take: without it, the
+        // object is not read at all.
+        let size = got
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| CopyError::SourceChanged {
+                bucket: object.bucket.clone(),
+                key: object.key.clone(),
+                reason: "S3 sent no Content-Length for it".to_owned(),
+            })?;
         let source_version = got.version_id().filter(|v| *v != "null").map(str::to_owned);
         let source_etag = got.e_tag().map(str::to_owned);
         let small = size <= SINGLE_PART_LIMIT;

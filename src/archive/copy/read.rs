@@ -30,6 +30,10 @@ impl Copier {
         let mut read = 0u64;
         while let Some(chunk) = next_chunk(&mut body, &account, object).await? {
             read += chunk.len() as u64;
+            if read > size {
+                // More than S3 announced: stop before holding it.
+                break;
+            }
             hasher.update(&chunk);
             if let Some(kept) = &mut kept {
                 kept.extend_from_slice(&chunk);
@@ -51,7 +55,7 @@ impl Copier {
         };
         Ok(Inspected {
             sha256: hasher.finalize().into(),
-            body: kept,
+            body: kept.map(Bytes::from),
             log,
         })
     }

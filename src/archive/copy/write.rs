@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
@@ -45,7 +47,7 @@ impl Copier {
     pub(super) async fn put_single(
         &self,
         key: &str,
-        body: Vec<u8>,
+        body: Bytes,
         headers: &Headers,
         sha256: &[u8; 32],
         retain_until: OffsetDateTime,
