@@ -384,6 +384,56 @@ async fn a_reader_role_without_read_access_parks_only_its_accounts_messages() {
     );
 }
 
+/// A redelivered (or second) notification is checked as a first delivery is: a version at the
+/// archive key that only carries the right `trailvault-sha256` (other bytes, or the right
+/// bytes unencrypted by the archive key) is not taken as the archived copy. Before, both were
+/// "duplicates" and the genuine file was never archived.
+#[tokio::test]
+async fn a_version_with_the_right_metadata_but_not_the_bytes_or_encryption_is_no_duplicate() {
+    let mut ts = TestStack::up("forged-dup", 1, &[Delivery::S3]).await;
+    ts.deliver(1, 2).await;
+    let sources = ts.sources().await;
+    let logs: Vec<_> = sources
+        .iter()
+        .filter(|(_, key, _, _)| key.contains("/CloudTrail/"))
+        .take(2)
+        .collect();
+    let archive = ts.security().await.s3(&ts.stack.security.archive_region);
+    let bucket = &ts.stack.security.archive_bucket;
+    for (i, (source_bucket, key, bytes, _)) in logs.iter().enumerate() {
+        let sha = sha256(bytes);
+        let put = archive
+            .put_object()
+            .bucket(bucket)
+            .key(format!("{source_bucket}/{key}"))
+            .metadata("trailvault-sha256", &sha);
+        let put = if i == 0 {
+            // Other bytes, encrypted like a copy.
+            put.body(ByteStream::from(b"forged".to_vec()))
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                .ssekms_key_id(&ts.stack.security.kms_key_arn)
+        } else {
+            // The very bytes, but not under the archive key.
+            put.body(ByteStream::from(bytes.clone()))
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        };
+        put.send().await.unwrap();
+    }
+    let (summary, _) = ts.drain();
+    assert!(summary.contains("Duplicates 0, conflicts 2"), "{summary}");
+    for (source_bucket, key, bytes, _) in logs {
+        let (copy, head) = get(&archive, bucket, &format!("{source_bucket}/{key}")).await;
+        assert_eq!(
+            &copy, bytes,
+            "{key}: the genuine bytes are the current version"
+        );
+        assert_eq!(
+            head.ssekms_key_id(),
+            Some(ts.stack.security.kms_key_arn.as_str())
+        );
+    }
+}
+
 /// Waits until the archive holds at least `n` versions, while `worker` runs.
 async fn wait_for_archived(
     ts: &TestStack,
@@ -752,10 +802,7 @@ async fn hostile_files_are_quarantined_in_bounded_memory() {
             "AWSLogs/{account}/CloudTrail/us-east-1/2026/11/01/{account}_CloudTrail_us-east-1_20261101T0005Z_{unique}.json.gz"
         )
     };
-    let long_key = format!(
-        "AWSLogs/{}/x.json.gz",
-        "k".repeat(1024 - 18)
-    );
+    let long_key = format!("AWSLogs/{}/x.json.gz", "k".repeat(1024 - 18));
     assert_eq!(long_key.len(), 1024);
     let files: Vec<(String, Vec<u8>)> = vec![
         (

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use super::error::{archive_error, CopyError};
 use super::Copier;
 use crate::archive::layout::meta;
+use crate::aws::hash::sha256_of;
 use crate::aws::Head;
 use crate::retention::{self, lock::set_retention};
 
@@ -16,7 +17,8 @@ impl Copier {
         key: &str,
         version: Option<&str>,
     ) -> Result<Option<Head>, CopyError> {
-        match Head::read(&self.archive, &self.bucket, key, version, false).await {
+        // With S3's stored checksum: it is what a written or found version is judged by.
+        match Head::read(&self.archive, &self.bucket, key, version, true).await {
             Ok(head) => Ok(Some(head)),
             Err(e) => {
                 let failure = e.failure;
@@ -33,6 +35,40 @@ impl Copier {
         }
     }
 
+    /// Whether a version found at the archive key holds these very bytes, judged as a first
+    /// write is, never by trailvault's own metadata (any writer to the archive can set it):
+    /// its size, S3's stored SHA-256 (or, where S3 keeps none for the whole object, the
+    /// bytes read back and hashed), and its encryption under the archive key. `Ok(None)`:
+    /// it does; `Ok(Some(why))`: it does not, and the copy is archived as a new version.
+    pub(super) async fn vouch(
+        &self,
+        key: &str,
+        v: &Head,
+        size: u64,
+        sha: &[u8; 32],
+    ) -> Result<Option<String>, CopyError> {
+        if v.size != size {
+            return Ok(Some(format!("{} bytes instead of {size}", v.size)));
+        }
+        if v.sse.as_deref() != Some("aws:kms") || v.kms_key.as_deref() != Some(&self.kms_key_arn) {
+            return Ok(Some(format!(
+                "encrypted with {:?} under {:?}, not aws:kms under the archive key",
+                v.sse, v.kms_key
+            )));
+        }
+        let stored = match v.sha256 {
+            Some(stored) => stored,
+            None => sha256_of(&self.archive, &self.bucket, key, v.version_id.as_deref())
+                .await
+                .map_err(|failure| CopyError::ArchiveWrite {
+                    bucket: self.bucket.clone(),
+                    key: key.to_owned(),
+                    failure,
+                })?,
+        };
+        Ok((stored != *sha).then(|| "its bytes are not the source's".to_owned()))
+    }
+
     /// What is wrong with a written version, if anything.
     pub(super) fn check(
         &self,
@@ -46,6 +82,16 @@ impl Copier {
         }
         if v.metadata.get(meta::SHA256).map(String::as_str) != Some(sha) {
             return Some("its SHA-256 metadata is not the source's".to_owned());
+        }
+        // S3 verified the checksum sent with a single-part upload; a multipart one keeps a
+        // checksum of its parts' checksums, checked part by part on upload.
+        if let Some(stored) = v.sha256 {
+            if hex::encode(stored) != sha {
+                return Some(format!(
+                    "S3's stored SHA-256 is {}, not the source's",
+                    hex::encode(stored)
+                ));
+            }
         }
         if v.sse.as_deref() != Some("aws:kms") || v.kms_key.as_deref() != Some(&self.kms_key_arn) {
             return Some(format!(

@@ -9,9 +9,13 @@
 //!    CloudTrail log files as they pass, and keeps the bytes of objects up to
 //!    [`SINGLE_PART_LIMIT`].
 //! 3. Small objects: `PutObject` with `If-None-Match: *`. If the key is taken (412), a
-//!    `HeadObject` tells a duplicate (the same SHA-256: nothing is written, the archived
-//!    version's lock is made good if it falls short) from a conflict (other bytes: archived as
-//!    a new version, and reported). Two replicas racing on one notification write one version.
+//!    `HeadObject` (with S3's stored checksum) tells a duplicate from a conflict. A duplicate
+//!    is judged as a first write is: the same size, S3's own SHA-256 of the version (read
+//!    back and hashed where S3 keeps none for the whole object), SSE-KMS under the archive
+//!    key; never trailvault's metadata, which any writer can set. Then nothing is written and
+//!    the version's lock is made good if it falls short. Anything else is a conflict: archived
+//!    as a new version, and reported. Two replicas racing on one notification write one
+//!    version.
 //! 4. Large objects: `HeadObject` on the archive key first (a duplicate must not cost an
 //!    upload), then a multipart upload fed by a second read pinned to the first's version (or
 //!    ETag), one part in memory at a time; its SHA-256 must match the first read's. Lock set
@@ -19,8 +23,8 @@
 //! 5. Every write: SSE-KMS under the archive key with a bucket key, the SHA-256 checksum sent
 //!    along, the source's content headers and user metadata plus trailvault's own, Object Lock
 //!    mode and retain-until from the policy.
-//! 6. `HeadObject` on the new version: size, SHA-256, encryption and lock as intended. Only
-//!    then is the copy done.
+//! 6. `HeadObject` on the new version: size, SHA-256 (trailvault's and S3's stored one),
+//!    encryption and lock as intended. Only then is the copy done.
 //!
 //! By stage, one file each: `read.rs` the source side, `write.rs` the archive write and the
 //! metadata it carries, `check.rs` what S3 stored (and a duplicate's lock), `error.rs` what
@@ -201,8 +205,9 @@ impl Copier {
         let inspected = self.inspect(got.body, route, object, size, small).await?;
         let sha_hex = hex::encode(inspected.sha256);
         if let Some(existing) = &existing {
-            if existing.metadata.get(meta::SHA256) == Some(&sha_hex) {
-                return self.duplicate(key, existing, size, sha_hex).await;
+            match self.vouch(key, existing, size, &inspected.sha256).await? {
+                None => return self.duplicate(key, existing, size, sha_hex).await,
+                Some(why) => tracing::debug!(archive_key = %key, why, "not a duplicate"),
             }
         }
 
@@ -243,7 +248,11 @@ impl Copier {
                                 reason: "its archive key was taken, then freed".to_owned(),
                             }
                         })?;
-                        if taken.metadata.get(meta::SHA256) == Some(&sha_hex) {
+                        if self
+                            .vouch(key, &taken, size, &inspected.sha256)
+                            .await?
+                            .is_none()
+                        {
                             return self.duplicate(key, &taken, size, sha_hex).await;
                         }
                         let version_id = self
