@@ -61,7 +61,11 @@ pub fn classify(failed: Failed<'_>) -> ObjectResult {
                 | Refusal::AccountMismatch { .. },
             ..
         } => Park,
-        Failed::Copy(CopyError::SourceMissing { .. } | CopyError::SourceDenied { .. }) => Park,
+        Failed::Copy(
+            CopyError::SourceMissing { .. }
+            | CopyError::SourceDenied { .. }
+            | CopyError::ReaderRoleDenied { .. },
+        ) => Park,
         Failed::Copy(
             CopyError::SourceRead { failure, .. } | CopyError::ArchiveWrite { failure, .. },
         ) => {
@@ -146,6 +150,15 @@ mod tests {
             ),
             (
                 CopyError::SourceDenied {
+                    account: s(),
+                    bucket: s(),
+                    key: s(),
+                    detail: s(),
+                },
+                Park,
+            ),
+            (
+                CopyError::ReaderRoleDenied {
                     account: s(),
                     bucket: s(),
                     key: s(),

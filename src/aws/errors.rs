@@ -14,6 +14,23 @@ pub struct Failure {
     pub detail: String,
 }
 
+/// The code a [`Failure`] carries when credentials could not be had because STS refused to
+/// let the role be assumed (AccessDenied: a trust policy, or an ExternalId, that does not
+/// match). No service answered, so there is no status.
+pub const ASSUME_ROLE_DENIED: &str = "AssumeRoleDenied";
+
+/// Whether `err` failed for want of credentials that STS refused outright.
+fn credentials_denied(err: &(dyn std::error::Error + 'static), detail: &str) -> bool {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return detail.contains("AccessDenied");
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Codes that mean "try again later" even with a 4xx status.
 const RETRYABLE_CODES: &[&str] = &[
     "RequestTimeout",
@@ -44,7 +61,7 @@ impl Failure {
     pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HasStatus,
+        R: std::fmt::Debug + HasStatus + 'static,
     {
         match err {
             SdkError::ServiceError(service) => {
@@ -72,13 +89,26 @@ impl Failure {
                 detail: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
             },
             // Timeouts, connection failures, credentials that could not be had, responses that
-            // could not be read: all can pass. The cause chain says which.
-            _ => Failure {
-                status: err.raw_response().map(HasStatus::status_code),
-                code: None,
-                retryable: true,
-                detail: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
-            },
+            // could not be read: all can pass. The cause chain says which. Except a role
+            // that refuses to be assumed: its trust policy (or ExternalId) will not change by
+            // itself.
+            _ => {
+                let detail = aws_sdk_s3::error::DisplayErrorContext(err).to_string();
+                if credentials_denied(err, &detail) {
+                    return Failure {
+                        status: None,
+                        code: Some(ASSUME_ROLE_DENIED.to_owned()),
+                        retryable: false,
+                        detail,
+                    };
+                }
+                Failure {
+                    status: err.raw_response().map(HasStatus::status_code),
+                    code: None,
+                    retryable: true,
+                    detail,
+                }
+            }
         }
     }
 

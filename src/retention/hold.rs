@@ -334,7 +334,7 @@ impl VersionCallError {
     ) -> VersionCallError
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + crate::aws::errors::HasStatus,
+        R: std::fmt::Debug + crate::aws::errors::HasStatus + 'static,
     {
         VersionCallError {
             action,

@@ -571,3 +571,84 @@ impl Drop for RunningWorker {
         }
     }
 }
+
+/// trailvault's fault proxy (`infra/local/faultproxy.py`) in front of an emulator: rules turn
+/// faults on and off while trailvault runs; the counts of what it injected are read back.
+/// Stopped, by its own pid, when dropped.
+pub struct FaultProxy {
+    pub url: String,
+    pub seed: u64,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl FaultProxy {
+    /// In front of `upstream`, with the seed from `TRAILVAULT_FAULT_SEED` or a random one,
+    /// printed so that a failing run can be replayed.
+    pub fn start(upstream: &str) -> FaultProxy {
+        let seed = std::env::var("TRAILVAULT_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random::<u32>) as u64;
+        eprintln!("fault proxy seed: TRAILVAULT_FAULT_SEED={seed}");
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let child = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/infra/local/faultproxy.py"
+            ))
+            .arg("--upstream")
+            .arg(upstream)
+            .arg("--rules")
+            .arg(dir.path().join("rules.json"))
+            .arg("--stats")
+            .arg(dir.path().join("stats.json"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--seed")
+            .arg(seed.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting the fault proxy (python3)");
+        let started = std::time::Instant::now();
+        let port = loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                break port;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "the fault proxy did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        FaultProxy {
+            url: format!("http://127.0.0.1:{}", port.trim()),
+            seed,
+            dir,
+            child,
+        }
+    }
+
+    /// Replaces the rules (see the proxy's documentation); `[]` forwards everything.
+    pub fn set(&self, rules: serde_json::Value) {
+        let tmp = self.dir.path().join("rules.json.tmp");
+        std::fs::write(&tmp, rules.to_string()).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("rules.json")).unwrap();
+    }
+
+    /// What it injected so far, by `op:fault[:code]`.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
+        std::fs::read_to_string(self.dir.path().join("stats.json"))
+            .ok()
+            .map(|s| serde_json::from_str(&s).unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

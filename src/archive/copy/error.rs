@@ -1,5 +1,6 @@
 //! Why a copy did not happen, and which side's fault it is.
 
+use crate::aws::errors::ASSUME_ROLE_DENIED;
 use crate::aws::Failure;
 use crate::notification::ObjectRef;
 
@@ -23,6 +24,17 @@ pub enum CopyError {
          kms:Decrypt on the bucket's key if it uses SSE-KMS"
     )]
     SourceDenied {
+        account: String,
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+    #[error(
+        "trailvault may not assume account {account}'s reader role to read s3://{bucket}/{key}: \
+         {detail}; check that the role's trust policy allows the worker role and that the \
+         account's external_id matches the one it requires"
+    )]
+    ReaderRoleDenied {
         account: String,
         bucket: String,
         key: String,
@@ -67,6 +79,7 @@ impl CopyError {
         match self {
             CopyError::SourceMissing { .. } => "source_missing",
             CopyError::SourceDenied { .. } => "source_denied",
+            CopyError::ReaderRoleDenied { .. } => "reader_role_denied",
             CopyError::SourceRead { .. } => "source_read",
             CopyError::SourceChanged { .. } => "source_changed",
             CopyError::ArchiveWrite { .. } => "archive_write",
@@ -83,6 +96,13 @@ pub(super) fn source_error(account: &str, object: &ObjectRef, failure: Failure) 
             bucket,
             key,
             version: object.version_id.clone(),
+        }
+    } else if failure.is_code(ASSUME_ROLE_DENIED) {
+        CopyError::ReaderRoleDenied {
+            account: account.to_owned(),
+            bucket,
+            key,
+            detail: failure.detail,
         }
     } else if failure.is_status(403) {
         CopyError::SourceDenied {
@@ -115,7 +135,7 @@ pub(super) fn archive_error<E, R>(
 ) -> CopyError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + crate::aws::errors::HasStatus,
+    R: std::fmt::Debug + crate::aws::errors::HasStatus + 'static,
 {
     CopyError::ArchiveWrite {
         bucket: bucket.to_owned(),
