@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FaultProxy, TestStack};
+use common::{http_get, FaultProxy, RunningWorker, TestStack};
 use serde_json::json;
 use trailvault_devstack::state::Delivery;
 
@@ -98,4 +98,135 @@ async fn a_reader_role_that_refuses_to_be_assumed_parks_its_accounts_messages_at
         "each of its messages, dead-lettered"
     );
     assert!(proxy.injected()["AssumeRole:status:AccessDenied"] >= 1);
+}
+
+/// The archive bucket refuses every write (a bucket policy, a KMS key denied or disabled):
+/// the deployment's fault, not the messages'. The worker stops taking work, answers 503 on
+/// `/healthz` with the reason, parks nothing, probes with growing pauses, and once the
+/// archive answers again resumes by itself and archives everything. Before, every message
+/// was parked within seconds and reached the dead-letter queue.
+#[tokio::test]
+async fn an_archive_that_refuses_writes_pauses_the_worker_which_resumes_by_itself() {
+    let mut ts = TestStack::up("fault-archive", 1, &[Delivery::S3]).await;
+    // Messages that failed at the outage come back after this.
+    ts.edit_config(|c| {
+        c.replace(
+            "visibility_timeout_secs = 60",
+            "visibility_timeout_secs = 10",
+        )
+    });
+    ts.deliver(1, 2).await;
+    let sources = ts.sources().await;
+    let proxy = FaultProxy::start(&ts.stack.endpoint);
+    proxy.set(
+        json!([{"op": "PutObject", "bucket": ts.stack.security.archive_bucket,
+                      "fault": "status", "status": 403, "code": "AccessDenied"}]),
+    );
+    through(&ts, &proxy);
+
+    let worker = RunningWorker::start(ts.trailvault());
+    let started = Instant::now();
+    let health = loop {
+        let (status, body) = http_get(&worker.address, "/healthz");
+        if status == 503 && body.contains("the archive does not answer") {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(health.contains("AccessDenied"), "{health}");
+    // Paused: a few probes fail, nothing is archived, nothing is parked.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(ts.archive_versions().await.is_empty());
+    for region in &ts.stack.regions {
+        assert_eq!(
+            ts.depth(region).await.2,
+            0,
+            "{region}: nothing dead-lettered"
+        );
+    }
+
+    proxy.set(json!([]));
+    let started = Instant::now();
+    while ts.archive_versions().await.len() < sources.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not resumed: {} of {} archived",
+            ts.archive_versions().await.len(),
+            sources.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, body) = http_get(&worker.address, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (exit, log) = worker.stop();
+    assert!(exit.success());
+    let log = log.join("\n");
+    assert!(
+        log.contains("taking no more work until it answers again"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the archive answers again; taking work"),
+        "{log}"
+    );
+    assert_eq!(ts.archive_versions().await.len(), sources.len());
+    for region in &ts.stack.regions {
+        assert_eq!(ts.depth(region).await, (0, 0, 0), "{region}");
+    }
+    assert!(proxy.injected()["PutObject:status:AccessDenied"] >= 2);
+    // Every copy is listed in a manifest; the probe's object is not evidence.
+    let out = ts
+        .trailvault()
+        .arg("verify")
+        .arg("--public-keys")
+        .arg(ts.path().join("public-keys"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+}
+
+/// `--until-empty` against an archive that keeps refusing: it gives up after a visibility
+/// timeout with the reason and exit 1, and parks nothing.
+#[tokio::test]
+async fn a_drain_that_cannot_finish_for_the_archive_exits_1_with_the_reason() {
+    let mut ts = TestStack::up("fault-drain", 1, &[Delivery::S3]).await;
+    ts.edit_config(|c| {
+        c.replace(
+            "visibility_timeout_secs = 60",
+            "visibility_timeout_secs = 10",
+        )
+    });
+    ts.deliver(1, 1).await;
+    let proxy = FaultProxy::start(&ts.stack.endpoint);
+    proxy.set(
+        json!([{"op": "PutObject", "bucket": ts.stack.security.archive_bucket,
+                      "fault": "status", "status": 403, "code": "AccessDenied"}]),
+    );
+    through(&ts, &proxy);
+    let out = ts
+        .trailvault()
+        .args(["run", "--until-empty"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stopped before the queues were empty: the archive did not answer for")
+            && stderr.contains("AccessDenied")
+            && stderr.contains("no message was parked for it"),
+        "{stderr}"
+    );
+    assert!(ts.archive_versions().await.is_empty());
+    for region in &ts.stack.regions {
+        assert_eq!(
+            ts.depth(region).await.2,
+            0,
+            "{region}: nothing dead-lettered"
+        );
+    }
 }

@@ -66,15 +66,16 @@ pub fn classify(failed: Failed<'_>) -> ObjectResult {
             | CopyError::SourceDenied { .. }
             | CopyError::ReaderRoleDenied { .. },
         ) => Park,
-        Failed::Copy(
-            CopyError::SourceRead { failure, .. } | CopyError::ArchiveWrite { failure, .. },
-        ) => {
+        Failed::Copy(CopyError::SourceRead { failure, .. }) => {
             if failure.retryable {
                 Retry
             } else {
                 Park
             }
         }
+        // The archive side's failure is never the message's: it waits (and the worker
+        // pauses, see `archive::health`), whatever the failure.
+        Failed::Copy(CopyError::ArchiveWrite { .. }) => Retry,
         Failed::Copy(CopyError::SourceChanged { .. } | CopyError::ArchiveCheck { .. }) => Retry,
     }
 }
@@ -206,7 +207,7 @@ mod tests {
                     key: s(),
                     failure: failure(false),
                 },
-                Park,
+                Retry,
             ),
             (
                 CopyError::ArchiveCheck {

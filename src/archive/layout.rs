@@ -17,6 +17,9 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub const OWN_ROOT: &str = "_trailvault/";
 /// Where the signed manifests are.
 pub const MANIFESTS: &str = "_trailvault/manifests/";
+/// What the worker writes to learn whether the archive answers (`archive::health`): a few
+/// bytes, once; never evidence, and listed in no manifest.
+pub const PROBE_KEY: &str = "_trailvault/probe";
 
 /// `{prefix}{source bucket}/{source key}`: the original location stays readable.
 pub fn archive_key(prefix: &str, bucket: &str, key: &str) -> String {

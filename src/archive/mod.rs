@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::accounts::Directory;
 use self::copy::Copier;
+use self::health::ArchiveHealth;
 use self::record::{Copying, Pace, Recorder};
 use self::tally::Tally;
 use crate::aws::Aws;
@@ -34,6 +35,7 @@ use crate::telemetry::metrics::Metrics;
 pub mod accounts;
 pub mod classify;
 pub mod copy;
+pub mod health;
 pub mod layout;
 pub mod object;
 pub mod record;
@@ -55,6 +57,8 @@ pub struct Ctx {
     pub manifest: Option<Recorder>,
     /// The copies running now.
     pub copying: Copying,
+    /// Whether the archive side answers; while it does not, no work is taken.
+    pub archive_health: Arc<ArchiveHealth>,
 }
 
 /// The archiving machinery a run needs, whatever feeds it objects (the queues, the sweep, a
@@ -76,6 +80,12 @@ impl Engine {
         let copier = Copier::new(&config, aws).await?;
         let writer = Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
         let copying = Copying::default();
+        let archive_health = Arc::new(ArchiveHealth::new(
+            copier.archive().0.clone(),
+            aws.kms(&config.archive.region),
+            config.archive.bucket.to_string(),
+            copier.kms_key_arn().to_owned(),
+        ));
         let (manifest, manifest_writer) = match writer {
             Some(writer) => {
                 let (recorder, task) = record::start(
@@ -131,6 +141,7 @@ impl Engine {
             tally: Tally::default(),
             shutdown,
             copying,
+            archive_health,
         });
         Ok(Engine {
             ctx,

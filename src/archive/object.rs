@@ -170,6 +170,9 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                 .get_or_create(&ReasonLabel { reason: e.label() })
                 .inc();
             ctx.tally.failure(e.label());
+            if e.archive_side() {
+                ctx.archive_health.failed(&e.to_string(), &ctx.metrics);
+            }
             let result = classify(Failed::Copy(&e));
             match result {
                 ObjectResult::Retry => {

@@ -160,7 +160,7 @@ impl Verifier {
         let mut unlisted = 0;
         let mut pending = 0;
         for v in &index.versions {
-            if v.key.starts_with(layout::MANIFESTS) {
+            if v.key.starts_with(layout::MANIFESTS) || v.key == layout::PROBE_KEY {
                 continue;
             }
             let at = v

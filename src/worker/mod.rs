@@ -163,10 +163,14 @@ pub async fn run(
         config.archive.bucket.to_string(),
         queues.clone(),
         metrics.clone(),
+        ctx.archive_health.clone(),
         stop_polling.clone(),
-        options
-            .until_empty
-            .then(|| (shutdown.clone(), tracker.clone())),
+        options.until_empty.then(|| poll::Drain {
+            shutdown: shutdown.clone(),
+            tasks: tracker.clone(),
+            // Long enough for messages failed at the outage to come back and be retried.
+            patience: config.worker.visibility_timeout,
+        }),
     ));
 
     for receiver in receivers {
@@ -183,7 +187,7 @@ pub async fn run(
         acknowledger.await?;
     }
     stop_polling.cancel();
-    poller.await?;
+    let gave_up = poller.await?;
     stop_reconciling.cancel();
     reconciler.await?;
     let summary = ctx
@@ -191,5 +195,13 @@ pub async fn run(
         .summary(started.elapsed(), poll::dead_letters(&queues).await);
     drop(ctx);
     engine.finish().await?;
+    if let Some(why) = gave_up {
+        println!("{summary}");
+        anyhow::bail!(
+            "stopped before the queues were empty: {why}; fix the archive side (its bucket \
+             policy, the worker's permissions, the KMS key's state and policy) and run again: \
+             no message was parked for it"
+        );
+    }
     Ok(summary)
 }

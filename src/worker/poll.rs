@@ -6,9 +6,10 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{error, info};
 
 use super::QueueCtx;
+use crate::archive::health::ArchiveHealth;
 use crate::aws::Failure;
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::{Metrics, QueueState};
@@ -29,16 +30,26 @@ pub struct Depth {
     pub dead_letter_name: Option<String>,
 }
 
+/// An `--until-empty` run: what ends it.
+pub struct Drain {
+    pub shutdown: Shutdown,
+    pub tasks: TaskTracker,
+    /// How long the archive side may fail before the run gives up.
+    pub patience: Duration,
+}
+
 /// Polls until `stop`. With `drain`, also ends the run once every queue is empty and no
-/// message task is running.
+/// message task is running, or once the archive side has failed for `patience`: then it
+/// returns why the run could not finish.
 pub async fn poll(
     archive: aws_sdk_s3::Client,
     archive_bucket: String,
     queues: Vec<Arc<QueueCtx>>,
     metrics: Arc<Metrics>,
+    health: Arc<ArchiveHealth>,
     stop: CancellationToken,
-    drain: Option<(Shutdown, TaskTracker)>,
-) {
+    drain: Option<Drain>,
+) -> Option<String> {
     let interval = if drain.is_some() {
         DRAIN_INTERVAL
     } else {
@@ -81,6 +92,10 @@ pub async fn poll(
                 }
             }
         }
+        let archive_failing = health.failing();
+        if let Some((reason, _)) = &archive_failing {
+            problems.push(format!("the archive does not answer: {reason}"));
+        }
         if problems.is_empty() {
             metrics.set_health(
                 true,
@@ -89,7 +104,27 @@ pub async fn poll(
         } else {
             metrics.set_health(false, problems.join("; "));
         }
-        if let Some((shutdown, tasks)) = &drain {
+        if let Some(Drain {
+            shutdown,
+            tasks,
+            patience,
+            ..
+        }) = &drain
+        {
+            if let Some((reason, failing_for)) = &archive_failing {
+                if failing_for >= patience {
+                    error!(
+                        reason,
+                        failing_secs = failing_for.as_secs(),
+                        "the archive side has failed too long for this run to finish; stopping"
+                    );
+                    shutdown.stop_receiving.cancel();
+                    return Some(format!(
+                        "the archive did not answer for {} s: {reason}",
+                        failing_for.as_secs()
+                    ));
+                }
+            }
             if all_empty && tasks.is_empty() {
                 empty_readings += 1;
                 if empty_readings >= EMPTY_READINGS && !shutdown.stopping() {
@@ -102,7 +137,7 @@ pub async fn poll(
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => return None,
         }
     }
 }

@@ -53,6 +53,11 @@ pub async fn receive(
     let stop = ctx.shutdown.stop_receiving.clone();
     let mut failures = 0u32;
     loop {
+        // While the archive side fails, nothing is received: a message received now would
+        // only fail, and each receive brings it closer to the dead-letter queue.
+        if !ctx.archive_health.wait(&stop, &ctx.metrics).await {
+            return;
+        }
         // Capacity first, so that a received message never waits for a slot.
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),

@@ -74,6 +74,13 @@ pub enum CopyError {
 }
 
 impl CopyError {
+    /// Whether the archive side (its bucket, its KMS key) refused, in a way that waiting on
+    /// this message will not fix: the deployment's fault, which pauses the worker rather
+    /// than failing messages.
+    pub fn archive_side(&self) -> bool {
+        matches!(self, CopyError::ArchiveWrite { failure, .. } if !failure.retryable)
+    }
+
     /// A bounded label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
