@@ -22,6 +22,7 @@ pub mod cloudtrail;
 pub mod commands;
 pub mod completeness;
 pub mod config;
+pub mod failpoint;
 pub mod manifest;
 pub mod notification;
 pub mod retention;

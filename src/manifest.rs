@@ -300,9 +300,20 @@ impl Writer {
                         entries: entries.len(),
                     });
                 }
-                // Another replica took this number: it becomes our previous manifest.
+                // Another replica took this number, or we did: a write whose answer was lost
+                // is retried (by the SDK) and finds itself. Ours is done; theirs becomes our
+                // previous manifest.
                 Err(failure) if failure.is_status(412) || failure.is_status(409) => {
-                    self.head = Some(self.read_head(sequence).await?);
+                    let head = self.read_head(sequence).await?;
+                    let ours = head.sha256 == hex::encode(Sha256::digest(&bytes));
+                    self.head = Some(head);
+                    if ours {
+                        return Ok(Written {
+                            key,
+                            sequence,
+                            entries: entries.len(),
+                        });
+                    }
                 }
                 Err(failure) => {
                     return Err(ManifestError::Write {
@@ -344,6 +355,7 @@ impl Writer {
         signature: &str,
         created_at: OffsetDateTime,
     ) -> Result<(), Failure> {
+        crate::failpoint::hit("manifest_signed");
         let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes));
         let until = retain_until(created_at, self.lock.period);
         self.s3

@@ -237,6 +237,7 @@ impl Batch {
         let entries: Vec<Entry> = self.waiting.iter().map(|w| w.entry.clone()).collect();
         match writer.write(self.start, end, &entries).await {
             Ok(written) => {
+                crate::failpoint::hit("after_manifest");
                 info!(
                     manifest = %written.key,
                     sequence = written.sequence,

@@ -327,6 +327,7 @@ async fn delete(queue: &QueueCtx, acks: Vec<Ack>, metrics: &Metrics, tally: &Tal
                 .expect("id and receipt handle are set")
         })
         .collect();
+    crate::failpoint::hit("before_delete");
     let result = queue
         .sqs
         .delete_message_batch()
@@ -351,6 +352,7 @@ async fn delete(queue: &QueueCtx, acks: Vec<Ack>, metrics: &Metrics, tally: &Tal
             (0..acks.len()).map(|i| (i, detail.clone())).collect()
         }
     };
+    crate::failpoint::hit("after_delete");
     for (i, ack) in acks.iter().enumerate() {
         match failed.iter().find(|(f, _)| *f == i) {
             Some((_, why)) => {

@@ -307,6 +307,7 @@ impl Copier {
                 problem,
             });
         }
+        crate::failpoint::hit("after_check");
         Ok(Copied {
             outcome,
             bytes: size,
