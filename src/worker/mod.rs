@@ -78,6 +78,11 @@ pub async fn run(
     let engine =
         Engine::start(config.clone(), aws, metrics.clone(), shutdown.clone(), pace).await?;
     let ctx = engine.ctx.clone();
+    // A killed replica's unfinished uploads: its messages came back and were copied again.
+    // Twice the visibility timeout, so that no live replica's upload is taken for one.
+    ctx.copier
+        .abort_abandoned_uploads(config.worker.visibility_timeout * 2)
+        .await;
     // The bucket against the retention policy: once before any copy, then on a timer.
     let archive_bucket = Arc::new(ArchiveBucket::new(
         aws.s3(&config.archive.region),

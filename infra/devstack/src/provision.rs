@@ -470,7 +470,7 @@ async fn provision_security(
              "Action": "sqs:GetQueueAttributes",
              "Resource": dead_letter_arns},
             {"Sid": "ArchiveBucket", "Effect": "Allow",
-             "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration",
+             "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucketMultipartUploads",
                         "s3:PutBucketObjectLockConfiguration", "s3:PutLifecycleConfiguration"],
              "Resource": format!("arn:aws:s3:::{archive_bucket}")},
             {"Sid": "ArchiveObjects", "Effect": "Allow",

@@ -44,6 +44,74 @@ macro_rules! with_archive_headers {
 }
 
 impl Copier {
+    /// Aborts the archive's multipart uploads begun more than `older_than` ago: those of a
+    /// replica killed mid-upload (its message came back and was copied again), which would
+    /// otherwise cost storage until the bucket's lifecycle rule removes them after 7 days.
+    /// Returns how many it aborted; a failure is logged, never fatal.
+    pub async fn abort_abandoned_uploads(&self, older_than: std::time::Duration) -> usize {
+        let cutoff = OffsetDateTime::now_utc() - older_than;
+        let mut aborted = 0;
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let listed = self
+                .archive
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await;
+            let page = match listed {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(bucket = %self.bucket, error = %crate::aws::Failure::from_sdk(&e).detail,
+                        "could not list the archive's unfinished multipart uploads (s3:ListBucketMultipartUploads); \
+                         the lifecycle rule removes them after 7 days");
+                    return aborted;
+                }
+            };
+            for upload in page.uploads() {
+                let begun = upload
+                    .initiated()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok());
+                let (Some(key), Some(id), Some(begun)) = (upload.key(), upload.upload_id(), begun)
+                else {
+                    continue;
+                };
+                if begun > cutoff {
+                    continue;
+                }
+                match self
+                    .archive
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => aborted += 1,
+                    Err(e) => {
+                        tracing::warn!(key, error = %crate::aws::Failure::from_sdk(&e).detail,
+                        "could not abort an abandoned multipart upload")
+                    }
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            id_marker = page.next_upload_id_marker().map(str::to_owned);
+        }
+        if aborted > 0 {
+            tracing::info!(
+                aborted,
+                "aborted multipart uploads abandoned by a stopped replica"
+            );
+        }
+        aborted
+    }
+
     pub(super) async fn put_single(
         &self,
         key: &str,
@@ -67,6 +135,7 @@ impl Copier {
             .send()
             .await
             .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        crate::failpoint::hit("after_write");
         Ok(out.version_id().map(str::to_owned))
     }
 
@@ -176,6 +245,7 @@ impl Copier {
                                 self.upload_part(key, upload_id, parts.len() + 1, part)
                                     .await?,
                             );
+                            crate::failpoint::hit("between_parts");
                         }
                     }
                 }
@@ -211,6 +281,7 @@ impl Copier {
             .send()
             .await
             .map_err(|e| archive_error(&self.bucket, key, &e))?;
+        crate::failpoint::hit("after_complete");
         Ok(done.version_id().map(str::to_owned))
     }
 

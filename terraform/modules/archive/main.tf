@@ -547,7 +547,7 @@ data "aws_iam_policy_document" "worker" {
     actions = concat(
       [
         "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning",
-        "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration",
+        "s3:GetBucketObjectLockConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucketMultipartUploads",
       ],
       var.reconcile == "enforce" ? ["s3:PutLifecycleConfiguration", "s3:PutBucketObjectLockConfiguration"] : [],
     )
