@@ -17,6 +17,9 @@ Faults:
   delay            wait `delay_ms`, then forward
   reset_mid_body   forward, send the status line, headers and half the body, then reset
   reset_after      forward (the request takes effect), then reset without answering
+  partial          a batch call (SQS JSON protocol: DeleteMessageBatch, ...): withhold every
+                   other entry (the first included), forward the rest, and answer 200 with the
+                   withheld ones under Failed (InternalError, not the sender's fault)
 
 Every injection is counted by "op:fault[:code]" in the --stats file (JSON), and logged.
 The chosen port is written to --port-file. Listens on 127.0.0.1 only.
@@ -112,6 +115,11 @@ def error_body(op, headers, status, code):
     return "application/xml", body.encode(), {}
 
 
+def failed_entry(entry, op):
+    return {"Id": entry.get("Id"), "SenderFault": False, "Code": "InternalError",
+            "Message": f"injected by trailvault's fault proxy (partial failure of {op})"}
+
+
 def choose(op, bucket, path, body, rng):
     with LOCK:
         load_rules(ARGS.rules)
@@ -181,6 +189,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(payload)
             return
+        withheld = []
+        if rule and rule["fault"] == "partial" and self.headers.get("X-Amz-Target"):
+            request = json.loads(body or b"{}")
+            entries = request.get("Entries", [])
+            withheld, kept = entries[0::2], entries[1::2]
+            if not kept:
+                answer = {"Successful": [], "Failed": []}
+            else:
+                request["Entries"] = kept
+                body = json.dumps(request).encode()
+        if withheld and not kept:
+            answer["Failed"] = [failed_entry(e, op) for e in withheld]
+            payload = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         if rule and rule["fault"] == "delay":
             threading.Event().wait(rule.get("delay_ms", 1000) / 1000)
         headers = {k: v for k, v in self.headers.items()
@@ -196,6 +223,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if rule and rule["fault"] == "reset_after":
             self.reset()
             return
+        if withheld and resp.status == 200:
+            answer = json.loads(payload)
+            answer["Failed"] = answer.get("Failed", []) + [failed_entry(e, op) for e in withheld]
+            payload = json.dumps(answer).encode()
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
