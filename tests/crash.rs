@@ -139,14 +139,18 @@ async fn killed_replicas_under_faults_lose_nothing_and_leave_the_archive_provabl
         let account = &member.account;
         let mut large = vec![0u8; 9 << 20];
         rng.fill_bytes(&mut large);
-        let stamp = format!("20261102T{:02}{:02}Z", run / 60, run % 60);
+        // Dated after every hour the devstack delivers: a corrupt file in a validated trail is
+        // never one CloudTrail wrote, so once a digest covers its hour `verify` rightly calls
+        // it planted (found at run 24 of the first full matrix, when the delivered hours
+        // reached these names). Until then it is pending.
+        let stamp = format!("20300101T{:02}{:02}Z", run / 60 % 24, run % 60);
         for (key, body) in [
             (
-                format!("AWSLogs/{account}/CloudTrail-Insight/us-east-1/2026/11/02/{account}_CloudTrail-Insight_us-east-1_{stamp}_Large{run:011}.json.gz"),
+                format!("AWSLogs/{account}/CloudTrail-Insight/us-east-1/2030/01/01/{account}_CloudTrail-Insight_us-east-1_{stamp}_Large{run:011}.json.gz"),
                 large,
             ),
             (
-                format!("AWSLogs/{account}/CloudTrail/us-east-1/2026/11/02/{account}_CloudTrail_us-east-1_{stamp}_Corrupt{run:09}.json.gz"),
+                format!("AWSLogs/{account}/CloudTrail/us-east-1/2030/01/01/{account}_CloudTrail_us-east-1_{stamp}_Corrupt{run:09}.json.gz"),
                 b"not gzip at all".to_vec(),
             ),
         ] {
