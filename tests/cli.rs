@@ -37,7 +37,8 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_example_configuration_is_valid_and_prints_back_in_full() {
-    let (out, stdout, stderr) = run(trailvault().args(["config", "check", EXAMPLE]));
+    let (out, stdout, stderr) =
+        run(trailvault().args(["config", "check", "--show-secrets", EXAMPLE]));
     assert!(out.status.success(), "{stderr}");
     assert!(
         stdout.contains(
@@ -52,12 +53,70 @@ fn the_example_configuration_is_valid_and_prints_back_in_full() {
     // What it printed is itself a valid configuration.
     let dir = tempfile::tempdir().unwrap();
     let again = write(dir.path(), "effective.toml", &stdout);
-    let (out, stdout2, _) = run(trailvault().args(["config", "check"]).arg(&again));
+    let (out, stdout2, _) = run(trailvault()
+        .args(["config", "check", "--show-secrets"])
+        .arg(&again));
     assert!(out.status.success());
     assert_eq!(
         stdout.lines().skip(1).collect::<Vec<_>>(),
         stdout2.lines().skip(1).collect::<Vec<_>>()
     );
+}
+
+/// ExternalIds are the reader roles' shared secrets: `config check` prints them only when
+/// asked, and a redacted copy is not a configuration that could be deployed by mistake.
+#[test]
+fn config_check_redacts_external_ids_unless_asked() {
+    const SECRETS: [&str; 3] = [
+        "trailvault-7f3a9c1e",
+        "trailvault-0b44d2a8",
+        "trailvault-{account}-9d4e2b7c1a6f3e80",
+    ];
+    let redacted = "<redacted: config check --show-secrets prints it>";
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    assert!(example.contains("[discovery]\nenabled = false\n"));
+    let config = write(
+        dir.path(),
+        "discovery.toml",
+        &example.replace(
+            "[discovery]\nenabled = false\n",
+            "[discovery]\nenabled = true\n",
+        ),
+    );
+    let (out, toml, stderr) = run(trailvault().args(["config", "check"]).arg(&config));
+    assert!(out.status.success(), "{stderr}");
+    let (out, json, stderr) = run(trailvault()
+        .args(["config", "check", "--format", "json"])
+        .arg(&config));
+    assert!(out.status.success(), "{stderr}");
+    for secret in SECRETS {
+        assert!(!toml.contains(secret), "{secret} in:\n{toml}");
+        assert!(!json.contains(secret), "{secret} in:\n{json}");
+    }
+    assert_eq!(
+        toml.matches(&format!("external_id = \"{redacted}\""))
+            .count(),
+        3,
+        "{toml}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["accounts"][0]["external_id"], redacted);
+    assert_eq!(json["accounts"][1]["external_id"], redacted);
+    assert_eq!(json["discovery"]["external_id"], redacted);
+
+    let copy = write(dir.path(), "redacted.toml", &toml);
+    let (out, _, stderr) = run(trailvault().args(["config", "check"]).arg(&copy));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("accounts[0].external_id"), "{stderr}");
+
+    let (out, shown, _) = run(trailvault()
+        .args(["config", "check", "--show-secrets"])
+        .arg(&config));
+    assert!(out.status.success());
+    for secret in SECRETS {
+        assert!(shown.contains(secret), "{secret} not in:\n{shown}");
+    }
 }
 
 #[test]

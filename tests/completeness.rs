@@ -308,7 +308,7 @@ async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_arc
         ) + &format!(
             "\n[discovery]\nenabled = true\norganizations_role_arn = \"{organizations_role}\"\n\
              reader_role_arn = \"arn:aws:iam::{{account}}:role/trailvault-reader\"\n\
-             external_id = \"tv-discovered\"\ninterval_secs = 10\n\
+             external_id = \"tv-discovered-5e0c7a9b1d2f\"\ninterval_secs = 10\n\
              exclude = [\"{}\", \"{}\"]\n",
             exclude[0], exclude[1]
         )
@@ -323,7 +323,7 @@ async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_arc
 
     // The organization gains an account, with the reader role the pattern names; its
     // trails start delivering.
-    let member = ts.add_member("tv-discovered").await;
+    let member = ts.add_member("tv-discovered-5e0c7a9b1d2f").await;
     ts.deliver(1, 2).await;
     let theirs: BTreeSet<String> = ts
         .sources()

@@ -24,7 +24,18 @@ pub struct CheckArgs {
     /// (the standard AWS chain), and report what answers; exit 1 if anything does not.
     #[arg(long)]
     pub connect: bool,
+
+    /// Print the ExternalIds as configured. By default they are redacted: an ExternalId is
+    /// the shared secret that keeps anyone else who learns a reader role's ARN from having
+    /// trailvault assume it for them, and this output ends up in terminals, CI logs and
+    /// tickets.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
+
+/// What stands for a redacted ExternalId: not a valid one, so that a redacted copy of a
+/// configuration cannot be deployed by mistake.
+pub const REDACTED: &str = "<redacted: config check --show-secrets prints it>";
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -35,13 +46,22 @@ pub enum Format {
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (config, source) = args.config.load()?;
     let endpoint_env = std::env::var("AWS_ENDPOINT_URL").ok();
+    let mut raw = config.to_raw();
+    if !args.show_secrets {
+        for account in &mut raw.accounts {
+            account.external_id = REDACTED.to_owned();
+        }
+        if !raw.discovery.external_id.is_empty() {
+            raw.discovery.external_id = REDACTED.to_owned();
+        }
+    }
     match args.format {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&config.to_raw())
+            let json = serde_json::to_string_pretty(&raw)
                 .context("cannot render the configuration as JSON")?;
             println!("{json}");
         }
-        Format::Toml => print!("{}", render_toml(&config, &source, endpoint_env)?),
+        Format::Toml => print!("{}", render_toml(&config, &raw, &source, endpoint_env)?),
     }
     if !args.connect {
         return Ok(ExitCode::SUCCESS);
@@ -65,6 +85,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 /// The effective configuration as TOML, under a comment that sums it up.
 fn render_toml(
     config: &Config,
+    raw: &crate::config::RawConfig,
     source: &str,
     endpoint_env: Option<String>,
 ) -> anyhow::Result<String> {
@@ -105,9 +126,7 @@ fn render_toml(
         )?;
     }
     writeln!(out, "# The effective configuration, defaults filled in:\n")?;
-    out.push_str(
-        &toml::to_string(&config.to_raw()).context("cannot render the configuration as TOML")?,
-    );
+    out.push_str(&toml::to_string(raw).context("cannot render the configuration as TOML")?);
     Ok(out)
 }
 

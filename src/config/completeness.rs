@@ -146,6 +146,9 @@ impl Default for RawDiscovery {
     }
 }
 
+/// The characters a discovery ExternalId needs besides `{account}`.
+const MIN_SECRET_CHARS: usize = 16;
+
 fn default_reader_role_arn() -> String {
     "arn:aws:iam::{account}:role/trailvault-reader".to_owned()
 }
@@ -203,6 +206,17 @@ pub(super) fn validate_discovery(raw: &RawDiscovery, p: &mut Problems) -> Option
         p.add(
             "discovery.external_id",
             "set the ExternalId the member reader roles require (may contain {account})",
+        );
+    } else if raw.external_id.replace("{account}", "").chars().count() < MIN_SECRET_CHARS {
+        // The ExternalId is what keeps a party who learns a reader role's ARN from having
+        // trailvault assume it (the confused deputy); one derived from the account id is
+        // known to anyone who knows the account.
+        p.add(
+            "discovery.external_id",
+            format!(
+                "{:?} can be guessed from the account id: besides {{account}} it needs a random                  value of at least {MIN_SECRET_CHARS} characters (e.g. from `openssl rand -hex                  16`), the same in every reader role's trust policy",
+                raw.external_id
+            ),
         );
     }
     if !(10..=86_400).contains(&raw.interval_secs) {
@@ -304,7 +318,7 @@ mod tests {
         // Without accounts and without discovery: nothing to serve.
         assert!(problems(BASE).iter().any(|p| p.starts_with("accounts")));
         let on = format!(
-            "{BASE}[discovery]\nenabled = true\nexternal_id = \"tv-{{account}}\"\n\
+            "{BASE}[discovery]\nenabled = true\nexternal_id = \"tv-{{account}}-5e0c7a9b1d2f4a68\"\n\
              exclude = [\"111111111111\"]\n"
         );
         let c = Config::from_toml(&on, Path::new("t.toml")).unwrap();
@@ -314,7 +328,18 @@ mod tests {
             d.reader_role_arn(&id).unwrap().as_str(),
             "arn:aws:iam::333333333333:role/trailvault-reader"
         );
-        assert_eq!(d.external_id(&id), "tv-333333333333");
+        assert_eq!(d.external_id(&id), "tv-333333333333-5e0c7a9b1d2f4a68");
+        // Derived from the account id alone: guessable, refused.
+        for guessable in ["{account}", "tv-{account}", "trailvault-{account}"] {
+            let p = problems(&format!(
+                "{BASE}[discovery]\nenabled = true\nexternal_id = \"{guessable}\"\n"
+            ));
+            assert!(
+                p.iter().any(|p| p.starts_with("discovery.external_id: ")
+                    && p.contains("can be guessed from the account id")),
+                "{guessable}: {p:?}"
+            );
+        }
         // What config check prints is itself valid and the same.
         let again = toml::to_string(&c.to_raw()).unwrap();
         assert_eq!(Config::from_toml(&again, Path::new("t.toml")).unwrap(), c);
