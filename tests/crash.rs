@@ -256,14 +256,6 @@ async fn killed_replicas_under_faults_lose_nothing_and_leave_the_archive_provabl
     assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
 
     // Provable: verify exits 0, and still sees a version planted by hand.
-    let verify = |ts: &TestStack| {
-        ts.trailvault()
-            .arg("verify")
-            .arg("--public-keys")
-            .arg(ts.path().join("public-keys"))
-            .output()
-            .unwrap()
-    };
     let versions = ts.archive_versions().await;
     let (planted_key, _) = &versions[0];
     archive
@@ -274,7 +266,7 @@ async fn killed_replicas_under_faults_lose_nothing_and_leave_the_archive_provabl
         .send()
         .await
         .unwrap();
-    let out = verify(&ts);
+    let out = ts.verify();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{report}");
     // Newer than the newest manifest, it is not yet "listed by none" (it may be pending), but
@@ -351,13 +343,7 @@ async fn settled(
         dead += d;
     }
     assert_eq!(dead, unprocessable, "exactly the unprocessable messages");
-    let out = ts
-        .trailvault()
-        .arg("verify")
-        .arg("--public-keys")
-        .arg(ts.path().join("public-keys"))
-        .output()
-        .unwrap();
+    let out = ts.verify();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}");
     format!(

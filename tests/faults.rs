@@ -179,13 +179,7 @@ async fn an_archive_that_refuses_writes_pauses_the_worker_which_resumes_by_itsel
     }
     assert!(proxy.injected()["PutObject:status:AccessDenied"] >= 2);
     // Every copy is listed in a manifest; the probe's object is not evidence.
-    let out = ts
-        .trailvault()
-        .arg("verify")
-        .arg("--public-keys")
-        .arg(ts.path().join("public-keys"))
-        .output()
-        .unwrap();
+    let out = ts.verify();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}");
 }
@@ -329,13 +323,7 @@ async fn ambiguous_partial_and_slow_answers_lose_nothing_and_archive_each_file_o
     for region in &ts.stack.regions {
         assert_eq!(ts.depth(region).await, (0, 0, 0), "{region}");
     }
-    let out = ts
-        .trailvault()
-        .arg("verify")
-        .arg("--public-keys")
-        .arg(ts.path().join("public-keys"))
-        .output()
-        .unwrap();
+    let out = ts.verify();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}");
 }
@@ -415,13 +403,7 @@ async fn a_panicking_message_task_is_caught_logged_counted_and_its_message_retur
     );
     let versions = ts.archive_versions().await;
     assert_eq!(versions.len(), sources.len(), "one version per file");
-    let out = ts
-        .trailvault()
-        .arg("verify")
-        .arg("--public-keys")
-        .arg(ts.path().join("public-keys"))
-        .output()
-        .unwrap();
+    let out = ts.verify();
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -511,13 +511,7 @@ async fn killed_again_and_again_nothing_is_lost_archived_twice_or_left_unlisted(
     assert_all_archived_once(&ts).await;
     // Every version the killed workers wrote is listed in a signed manifest: a message was
     // deleted only once its versions were.
-    let out = ts
-        .trailvault()
-        .arg("verify")
-        .arg("--public-keys")
-        .arg(ts.path().join("public-keys"))
-        .output()
-        .unwrap();
+    let out = ts.verify();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(report.contains("Everything checked is valid."), "{report}");
@@ -671,6 +665,37 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// `run --until-empty`, sampling its resident set every 50 ms: its exit status, its summary
+/// and the peak in KiB.
+async fn drain_measuring_peak_rss(ts: &TestStack) -> (std::process::ExitStatus, String, u64) {
+    let mut worker = ts
+        .trailvault()
+        .args(["run", "--until-empty"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = worker.id();
+    let mut peak = 0;
+    let exit = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(exit) = worker.try_wait().unwrap() {
+            break exit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut summary = String::new();
+    worker
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
+    (exit, summary, peak)
+}
+
 #[tokio::test]
 async fn a_256_mib_object_streams_through_in_bounded_memory() {
     const SIZE: usize = 256 * 1024 * 1024;
@@ -709,32 +734,8 @@ async fn a_256_mib_object_streams_through_in_bounded_memory() {
         .unwrap();
     ts.relay().await;
 
-    let mut worker = ts
-        .trailvault()
-        .args(["run", "--until-empty"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = worker.id();
-    let mut peak = 0;
-    let exit = loop {
-        if let Some(kib) = peak_rss_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(exit) = worker.try_wait().unwrap() {
-            break exit;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (exit, summary, peak) = drain_measuring_peak_rss(&ts).await;
     assert!(exit.success());
-    let mut summary = String::new();
-    worker
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut summary)
-        .unwrap();
     // The object and the two buckets' s3:TestEvents, each received once: no redelivery.
     assert!(
         summary.contains("Messages: 3 received, 3 deleted (1 archived, 2 s3_test_event)"),
@@ -832,31 +833,7 @@ async fn hostile_files_are_quarantined_in_bounded_memory() {
     }
     ts.relay().await;
 
-    let mut worker = ts
-        .trailvault()
-        .args(["run", "--until-empty"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = worker.id();
-    let mut peak = 0;
-    let exit = loop {
-        if let Some(kib) = peak_rss_kib(pid) {
-            peak = peak.max(kib);
-        }
-        if let Some(exit) = worker.try_wait().unwrap() {
-            break exit;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut summary = String::new();
-    worker
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut summary)
-        .unwrap();
+    let (exit, summary, peak) = drain_measuring_peak_rss(&ts).await;
     assert!(exit.success(), "{summary}");
     let archive = ts.security().await.s3(&ts.stack.security.archive_region);
     for (key, bytes) in &files[..3] {

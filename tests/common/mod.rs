@@ -286,6 +286,16 @@ impl TestStack {
         (stdout, stderr)
     }
 
+    /// `trailvault verify` over the archive, with the devstack's CloudTrail public keys.
+    pub fn verify(&self) -> std::process::Output {
+        self.trailvault()
+            .arg("verify")
+            .arg("--public-keys")
+            .arg(self.path().join("public-keys"))
+            .output()
+            .expect("running trailvault verify")
+    }
+
     /// Rewrites the worker's configuration (e.g. a shorter visibility timeout).
     pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
         let path = self.path().join("trailvault.toml");
