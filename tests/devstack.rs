@@ -1,7 +1,7 @@
 //! The simulated organization, checked against the emulator: its log files are CloudTrail log
 //! files, its digests verify under CloudTrail's algorithm with the published keys (and stop
-//! verifying when a byte changes), AWS's own validator agrees, and every notification shape
-//! reaches the queue of its region.
+//! verifying when a byte changes), AWS's own validator agrees, every notification shape
+//! reaches the queue of its region, and Insights files arrive and are announced like log files.
 
 mod common;
 
@@ -14,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 use trailvault::cloudtrail::digest::{Digest, PublicKeyList};
 use trailvault::cloudtrail::gzip::gunzip;
 use trailvault::cloudtrail::key::{self, FileKind};
+use trailvault_devstack::deliver;
 use trailvault_devstack::state::{Delivery, Layout};
 
 const CAP: u64 = 1 << 30;
@@ -553,6 +554,167 @@ async fn every_notification_shape_reaches_the_queue_of_its_region() {
             "no {shape} notification in {shapes:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn insights_files_are_delivered_and_announced_but_not_in_digests() {
+    let mut ts = TestStack::up("insight", 2, &Delivery::ALL).await;
+    let reports = deliver::deliver(
+        &mut ts.stack,
+        ts.dir.path(),
+        &deliver::Options {
+            start: None,
+            hours: 2,
+            files: 3,
+            insights: 3,
+        },
+    )
+    .await
+    .expect("delivering CloudTrail files with Insights");
+    assert_eq!(reports.len(), 2 * 2);
+    for r in &reports {
+        assert_eq!(
+            (r.logs, r.insights, r.digests),
+            (3, 3, 2),
+            "{} {}",
+            r.account,
+            r.region
+        );
+    }
+
+    // Every Insights file is a CloudTrail-Insight key of its account and region holding one
+    // Insights event: its Start and End records.
+    let mut insights = BTreeSet::new();
+    let mut logs = BTreeSet::new();
+    let mut listed = BTreeSet::new();
+    let mut insight_types = BTreeSet::new();
+    for (account, bucket, k, bytes, head) in read_all(&ts).await {
+        let region = &ts
+            .stack
+            .members
+            .iter()
+            .flat_map(|m| &m.buckets)
+            .find(|b| b.name == bucket)
+            .unwrap()
+            .region;
+        let parsed = key::parse(&k).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (parsed.account, parsed.region),
+            (account.as_str(), region.as_str())
+        );
+        let json = gunzip(&bytes, CAP).unwrap_or_else(|e| panic!("{k}: {e}"));
+        match parsed.kind {
+            FileKind::Log => {
+                logs.insert((bucket, k));
+            }
+            FileKind::Digest => {
+                let digest = Digest::from_json(&json).unwrap_or_else(|e| panic!("{k}: {e}"));
+                for log in digest.log_files {
+                    listed.insert((log.s3_bucket, log.s3_object));
+                }
+            }
+            FileKind::Insight => {
+                assert_eq!(head.content_type(), Some("application/json"), "{k}");
+                assert_eq!(head.content_encoding(), Some("gzip"), "{k}");
+                let doc: Value =
+                    serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{k}: {e}"));
+                let records = doc["Records"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{k} is not {{\"Records\": [...]}}"));
+                assert_eq!(records.len(), 2, "{k}");
+                let delivered = time::PrimitiveDateTime::parse(
+                    parsed.timestamp,
+                    time::macros::format_description!("[year][month][day]T[hour][minute]Z"),
+                )
+                .unwrap()
+                .assume_utc();
+                for (r, state) in records.iter().zip(["Start", "End"]) {
+                    assert_eq!(r["eventType"], "AwsCloudTrailInsight", "{k}: {r}");
+                    assert_eq!(r["eventCategory"], "Insight", "{k}: {r}");
+                    assert_eq!(r["awsRegion"], region.as_str(), "{k}: {r}");
+                    assert_eq!(r["recipientAccountId"], account.as_str(), "{k}: {r}");
+                    assert_eq!(r["sharedEventID"], records[0]["sharedEventID"], "{k}");
+                    assert!(r["eventVersion"].as_str().unwrap().starts_with("1."));
+                    assert!(r["eventID"].as_str().is_some_and(|id| id.len() == 36));
+                    let at = time::OffsetDateTime::parse(
+                        r["eventTime"].as_str().unwrap(),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .unwrap();
+                    assert!(at < delivered, "{k}: an Insights event after its delivery");
+                    let details = &r["insightDetails"];
+                    assert_eq!(details["state"], state, "{k}: {r}");
+                    for field in ["eventSource", "eventName"] {
+                        assert!(details[field].is_string(), "{k}: no {field} in {r}");
+                    }
+                    assert!(
+                        details["insightContext"]["statistics"]["baseline"]["average"].is_number()
+                    );
+                    insight_types.insert(details["insightType"].as_str().unwrap().to_owned());
+                }
+                assert_ne!(records[0]["eventID"], records[1]["eventID"], "{k}");
+                insights.insert((bucket, k));
+            }
+        }
+    }
+    assert_eq!(insights.len(), 2 * 2 * 3);
+    assert!(
+        insight_types
+            .iter()
+            .all(|t| t == "ApiCallRateInsight" || t == "ApiErrorRateInsight"),
+        "{insight_types:?}"
+    );
+    // AWS documents no digest coverage of Insights files: the digests list every log file and
+    // nothing else.
+    assert_eq!(listed, logs);
+
+    // Every object, Insights files included, is announced on the queue of its region, whatever
+    // the bucket's delivery.
+    let config = ts.config();
+    let aws = ts.worker().await;
+    let mut announced = BTreeSet::new();
+    let mut insight_shapes = BTreeSet::new();
+    for queue in &config.queues {
+        let sqs = aws.sqs(queue.url.region());
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(queue.url.as_str())
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("ReceiveMessage as the worker role");
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let (shape, refs) = classify(&body);
+                for (bucket, key) in refs {
+                    if key.contains("/CloudTrail-Insight/") {
+                        insight_shapes.insert(shape);
+                    }
+                    announced.insert((bucket, key));
+                }
+                sqs.delete_message()
+                    .queue_url(queue.url.as_str())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert!(
+        insights.is_subset(&announced),
+        "an Insights file was not announced"
+    );
+    assert_eq!(announced.len(), logs.len() + insights.len() + 2 * 2 * 2);
+    assert_eq!(
+        insight_shapes,
+        BTreeSet::from(["s3", "sns(s3)", "eventbridge", "sns(cloudtrail)"])
+    );
 }
 
 /// A notification's shape and the (bucket, key) pairs it names.

@@ -88,6 +88,7 @@ impl TestStack {
                 start: None,
                 hours,
                 files,
+                insights: 0,
             },
         )
         .await
@@ -108,6 +109,7 @@ impl TestStack {
                 start: Some(start),
                 hours,
                 files,
+                insights: 0,
             },
         )
         .await

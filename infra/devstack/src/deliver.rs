@@ -31,6 +31,8 @@ pub struct Options {
     pub hours: u32,
     /// Log files per account and region.
     pub files: u32,
+    /// Insights files per account and region.
+    pub insights: u32,
 }
 
 /// What one trail delivered.
@@ -40,7 +42,9 @@ pub struct TrailReport {
     pub region: String,
     pub logs: usize,
     pub digests: usize,
+    pub insights: usize,
     pub bytes: u64,
+    /// Records in the log files.
     pub records: usize,
     /// Messages carried from the member's relay queue to the central queue.
     pub relayed: usize,
@@ -48,7 +52,8 @@ pub struct TrailReport {
     pub largest: u64,
 }
 
-/// Delivers `opts.files` log files and `opts.hours` digests for every member bucket.
+/// Delivers `opts.files` log files, `opts.insights` Insights files and `opts.hours` digests
+/// for every member bucket.
 pub async fn deliver(
     stack: &mut Stack,
     dir: &Path,
@@ -68,6 +73,7 @@ pub async fn deliver(
         start,
         hours: opts.hours,
         files: opts.files,
+        insights: opts.insights,
     };
     let mgmt = Session::management(&stack.endpoint, &stack.management_account).await?;
     let security = mgmt.admin(&stack.security.account).await;
@@ -162,11 +168,17 @@ async fn run_trail(
         report.smallest = report.smallest.min(size);
         report.largest = report.largest.max(size);
         match file.kind {
-            Kind::Log => {
-                report.logs += 1;
-                report.records += file.records;
+            Kind::Log | Kind::Insight => {
+                if file.kind == Kind::Log {
+                    report.logs += 1;
+                    report.records += file.records;
+                } else {
+                    report.insights += 1;
+                }
                 if bucket.delivery == Delivery::CloudtrailSns {
-                    // CloudTrail's own announcement of a delivered log file.
+                    // CloudTrail's own announcement of a delivered log file. AWS's docs call
+                    // Insights files log files too ("a complete log file object name for
+                    // insight events"), so they are announced the same way.
                     let message =
                         serde_json::json!({"s3Bucket": bucket.name, "s3ObjectKey": [file.key]});
                     sns.publish()

@@ -4,8 +4,8 @@
 //! - [`provision::up`] creates the organization: a security account with the archive bucket,
 //!   KMS keys, queues and the worker's identity; member accounts with CloudTrail buckets,
 //!   reader roles and notifications;
-//! - [`deliver::deliver`] runs CloudTrail: log files and signed digests into every member
-//!   bucket, each write's notification onto its region's central queue;
+//! - [`deliver::deliver`] runs CloudTrail: log files, Insights files and signed digests into
+//!   every member bucket, each write's notification onto its region's central queue;
 //! - [`status::status`] reports what was delivered and what waits.
 //!
 //! The state of a stack lives in a directory (see [`state`]).

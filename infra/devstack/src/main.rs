@@ -51,7 +51,8 @@ enum Command {
         )]
         deliveries: Vec<Delivery>,
     },
-    /// Run CloudTrail: log files and hourly signed digests into every member bucket.
+    /// Run CloudTrail: log files, Insights files and hourly signed digests into every member
+    /// bucket.
     Deliver {
         /// Start of the first digest period (RFC 3339); default: where the last delivery
         /// ended, or 2026-11-01T00:00:00Z.
@@ -63,6 +64,10 @@ enum Command {
         /// Log files per account and region.
         #[arg(long, default_value_t = 40)]
         files: u32,
+        /// Insights files per account and region (the trails have CloudTrail Insights on;
+        /// 0 for trails without).
+        #[arg(long, default_value_t = 1)]
+        insights: u32,
     },
     /// What was delivered per account and region, and what waits on each queue.
     Status {
@@ -119,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             start,
             hours,
             files,
+            insights,
         } => {
             let started = std::time::Instant::now();
             let mut stack = Stack::load(&cli.dir)?;
@@ -129,11 +135,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     start,
                     hours,
                     files,
+                    insights,
                 },
             )
             .await?;
             let logs: usize = reports.iter().map(|r| r.logs).sum();
             let digests: usize = reports.iter().map(|r| r.digests).sum();
+            let insight_files: usize = reports.iter().map(|r| r.insights).sum();
             let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
             let records: usize = reports.iter().map(|r| r.records).sum();
             let smallest = reports
@@ -144,7 +152,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or(0);
             let largest = reports.iter().map(|r| r.largest).max().unwrap_or(0);
             eprintln!(
-                "devstack: CloudTrail delivered {logs} log files ({records} records) and {digests} digests, {} \
+                "devstack: CloudTrail delivered {logs} log files ({records} records), {insight_files} \
+                 Insights files and {digests} digests, {} \
                  (files from {} to {}), in {:.1}s",
                 status::human_bytes(bytes),
                 status::human_bytes(smallest),

@@ -892,3 +892,155 @@ fn data_event(rng: &mut ChaCha8Rng, ctx: &Context<'_>, at: OffsetDateTime) -> Re
 pub fn shuffle(rng: &mut ChaCha8Rng, records: &mut [Record]) {
     records.shuffle(rng);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Insights events
+
+/// One Insights event record, its fields in the order of AWS's example Insights log. It shares
+/// no field layout with [`Record`]: Insights records have no identity, source or request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InsightRecord {
+    pub event_version: &'static str,
+    pub event_time: String,
+    pub aws_region: String,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub event_type: &'static str,
+    pub recipient_account_id: String,
+    #[serde(rename = "sharedEventID")]
+    pub shared_event_id: String,
+    pub insight_details: Value,
+    pub event_category: &'static str,
+}
+
+/// Write APIs whose call rate Insights watches, each with the caller and user agent behind
+/// a burst.
+const CALL_RATE: &[(&str, &str, &str, &str)] = &[
+    (
+        "ssm.amazonaws.com",
+        "UpdateInstanceInformation",
+        "assumed-role/eks-node-group-role/i-0a1b2c3d4e5f60718",
+        "aws-sdk-go/1.44.0 (go1.21; linux; amd64) amazon-ssm-agent/3.2.1630.0",
+    ),
+    (
+        "ec2.amazonaws.com",
+        "RunInstances",
+        "assumed-role/github-actions-deploy/GitHubActions",
+        "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0 exe/x86_64.ubuntu.22",
+    ),
+    (
+        "iam.amazonaws.com",
+        "CreateAccessKey",
+        "user/deploy-bot",
+        "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#6.5.0 lang/python#3.11.8",
+    ),
+    (
+        "kms.amazonaws.com",
+        "CreateGrant",
+        "assumed-role/lambda-orders-processor/orders-processor",
+        "aws-sdk-java/2.25.16 Linux/5.10.213 OpenJDK_64-Bit_Server_VM/17.0.10",
+    ),
+];
+
+/// APIs whose error rate Insights watches, each with the error that rises and its caller.
+const ERROR_RATE: &[(&str, &str, &str, &str)] = &[
+    (
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        "Client.UnauthorizedOperation",
+        "user/ci-runner",
+    ),
+    (
+        "s3.amazonaws.com",
+        "GetBucketPolicy",
+        "AccessDenied",
+        "assumed-role/github-actions-deploy/GitHubActions",
+    ),
+    (
+        "sts.amazonaws.com",
+        "AssumeRole",
+        "AccessDenied",
+        "user/dave",
+    ),
+];
+
+/// One Insights event delivered at `delivered`: the Start and End records of one stretch of
+/// unusual activity, sharing a `sharedEventID`, as AWS's example Insights log holds them.
+/// Insights times fall on the minute.
+pub fn insight_event(
+    rng: &mut ChaCha8Rng,
+    ctx: &Context<'_>,
+    delivered: OffsetDateTime,
+) -> Vec<InsightRecord> {
+    // CloudTrail delivers an Insights event within about 30 minutes of the activity.
+    let end = delivered - time::Duration::seconds(rng.gen_range(60..1800));
+    let end = end.replace_second(0).expect("0 is a second");
+    let minutes: i64 = rng.gen_range(1..20);
+    let start = end - time::Duration::minutes(minutes);
+    let baseline: f64 = (rng.gen_range(0.05..90.0f64) * 1e6).round() / 1e6;
+    let insight = (baseline * rng.gen_range(4.0..40.0f64)).round().max(1.0);
+    let baseline_duration: u32 = rng.gen_range(1..=7) * 1440;
+    let error_rate = rng.gen_bool(0.25);
+    let (source, name, error, arn, agent) = if error_rate {
+        let (source, name, error, arn) = *ERROR_RATE.choose(rng).expect("not empty");
+        let agent = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0 exe/x86_64.ubuntu.22";
+        (source, name, Some(error), arn, agent)
+    } else {
+        let (source, name, arn, agent) = *CALL_RATE.choose(rng).expect("not empty");
+        (source, name, None, arn, agent)
+    };
+    let arn = if arn.starts_with("user/") {
+        format!("arn:aws:iam::{}:{arn}", ctx.account)
+    } else {
+        format!("arn:aws:sts::{}:{arn}", ctx.account)
+    };
+    let shared = uuid(rng);
+    let mut pair = Vec::with_capacity(2);
+    for (state, at) in [("Start", start), ("End", end)] {
+        let mut statistics = json!({
+            "baseline": {"average": baseline},
+            "insight": {"average": insight},
+            "baselineDuration": baseline_duration,
+        });
+        if state == "End" {
+            statistics["insightDuration"] = json!(minutes);
+        }
+        let attribution = |attribute: &str, value: &str| {
+            json!({
+                "attribute": attribute,
+                "insight": [{"value": value, "average": insight}],
+                "baseline": [{"value": value, "average": baseline}],
+            })
+        };
+        let mut details = json!({
+            "state": state,
+            "eventSource": source,
+            "eventName": name,
+            "insightType": if error_rate { "ApiErrorRateInsight" } else { "ApiCallRateInsight" },
+            "insightContext": {
+                "statistics": statistics,
+                "attributions": [
+                    attribution("userIdentityArn", &arn),
+                    attribution("userAgent", agent),
+                    attribution("errorCode", error.unwrap_or("null")),
+                ],
+            },
+        });
+        if let Some(error) = error {
+            details["errorCode"] = json!(error);
+        }
+        pair.push(InsightRecord {
+            event_version: "1.08",
+            event_time: timefmt::event(at),
+            aws_region: ctx.region.to_owned(),
+            event_id: uuid(rng),
+            event_type: "AwsCloudTrailInsight",
+            recipient_account_id: ctx.account.to_owned(),
+            shared_event_id: shared.clone(),
+            insight_details: details,
+            event_category: "Insight",
+        });
+    }
+    pair
+}

@@ -30,6 +30,7 @@ pub struct BucketStatus {
     pub delivery: String,
     pub log_files: usize,
     pub digest_files: usize,
+    pub insight_files: usize,
     pub other_files: usize,
     pub bytes: u64,
     /// Messages still on the member's relay queue (0 once a delivery finished).
@@ -55,7 +56,7 @@ pub async fn status(stack: &Stack) -> anyhow::Result<Status> {
         for b in &member.buckets {
             let s3 = session.s3(&b.region);
             let mut pages = s3.list_objects_v2().bucket(&b.name).into_paginator().send();
-            let (mut logs, mut digests, mut other, mut bytes) = (0, 0, 0, 0u64);
+            let (mut logs, mut digests, mut insights, mut other, mut bytes) = (0, 0, 0, 0, 0u64);
             while let Some(page) = pages.next().await {
                 let page = page.with_context(|| format!("ListObjectsV2 on {}", b.name))?;
                 for object in page.contents() {
@@ -63,6 +64,8 @@ pub async fn status(stack: &Stack) -> anyhow::Result<Status> {
                     bytes += object.size().unwrap_or(0) as u64;
                     if key.contains("/CloudTrail-Digest/") {
                         digests += 1;
+                    } else if key.contains("/CloudTrail-Insight/") {
+                        insights += 1;
                     } else if key.contains("/CloudTrail/") {
                         logs += 1;
                     } else {
@@ -82,6 +85,7 @@ pub async fn status(stack: &Stack) -> anyhow::Result<Status> {
                 delivery: b.delivery.label().to_owned(),
                 log_files: logs,
                 digest_files: digests,
+                insight_files: insights,
                 other_files: other,
                 bytes,
                 relay_waiting,
@@ -164,34 +168,44 @@ impl fmt::Display for Status {
         writeln!(f, "\nDelivered by CloudTrail into the member buckets:")?;
         writeln!(
             f,
-            "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>7}  {:>10}",
-            "account", "name", "region", "notifications", "log files", "digests", "size"
+            "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>8}  {:>7}  {:>10}",
+            "account",
+            "name",
+            "region",
+            "notifications",
+            "log files",
+            "insights",
+            "digests",
+            "size"
         )?;
-        let (mut logs, mut digests, mut bytes) = (0, 0, 0);
+        let (mut logs, mut insights, mut digests, mut bytes) = (0, 0, 0, 0);
         for b in &self.buckets {
             writeln!(
                 f,
-                "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>7}  {:>10}",
+                "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>8}  {:>7}  {:>10}",
                 b.account,
                 b.name,
                 b.region,
                 b.delivery,
                 b.log_files,
+                b.insight_files,
                 b.digest_files,
                 human_bytes(b.bytes)
             )?;
             logs += b.log_files;
+            insights += b.insight_files;
             digests += b.digest_files;
             bytes += b.bytes;
         }
         writeln!(
             f,
-            "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>7}  {:>10}",
+            "  {:<12}  {:<9}  {:<14}  {:<14}  {:>9}  {:>8}  {:>7}  {:>10}",
             "total",
             "",
             "",
             "",
             logs,
+            insights,
             digests,
             human_bytes(bytes)
         )?;

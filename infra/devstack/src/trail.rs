@@ -1,5 +1,6 @@
 //! "Running CloudTrail" for one account and region: the log files and hourly signed digest
-//! files a trail delivers, named, laid out, hashed and signed exactly as CloudTrail does it.
+//! files a trail delivers, named, laid out, hashed and signed exactly as CloudTrail does it,
+//! and the Insights files of a trail with CloudTrail Insights on.
 //!
 //! Everything is a pure function of the seed, the member's slot and the region (plus the ids
 //! the emulator assigned): the same inputs give the same bytes.
@@ -93,18 +94,21 @@ pub struct TrailSpec {
     pub trail_name: String,
 }
 
-/// How much to deliver: `files` log files spread over `hours` digest periods from `start`.
+/// How much to deliver: `files` log files and `insights` Insights files spread over `hours`
+/// digest periods from `start`.
 #[derive(Debug, Clone, Copy)]
 pub struct Volume {
     pub start: OffsetDateTime,
     pub hours: u32,
     pub files: u32,
+    pub insights: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Log,
     Digest,
+    Insight,
 }
 
 /// One object as CloudTrail puts it into the bucket.
@@ -166,15 +170,27 @@ struct DigestBody<'a> {
 struct Planned {
     period: u32,
     delivered_at: OffsetDateTime,
-    records: usize,
-    mix: Mix,
+    what: What,
 }
 
-/// Yields a trail's files in delivery order: each period's log files, then its digest.
+enum What {
+    Log { records: usize, mix: Mix },
+    Insight,
+}
+
+/// Yields a trail's files in delivery order: each period's log and Insights files, then its
+/// digest.
+///
+/// Digests list log files only. AWS documents no digest coverage of Insights files (the
+/// validation pages speak of log files; `aws cloudtrail validate-logs` knows no Insights
+/// folder), so the devstack does not claim any: an archive must not count on it.
 pub struct Trail {
     spec: TrailSpec,
     key: Arc<SigningKey>,
     rng: ChaCha8Rng,
+    /// Insights files draw from their own stream, so that turning them on leaves every log
+    /// file and digest byte for byte as it was.
+    insight_rng: ChaCha8Rng,
     /// Digest periods start this long after the hour: CloudTrail's periods run from when
     /// validation was turned on, not from the top of the hour.
     period_origin: OffsetDateTime,
@@ -239,16 +255,43 @@ impl Trail {
             plan.push(Planned {
                 period,
                 delivered_at,
-                records,
-                mix,
+                what: What::Log { records, mix },
             });
         }
+        let mut insight_rng = ChaCha8Rng::from_seed(derive_seed(
+            spec.seed,
+            &["insight", &slot, &spec.region, &start_label],
+        ));
+        let per_period = volume.insights.div_ceil(volume.hours.max(1));
+        let slice = (3600 / per_period.max(1)).max(1);
+        let mut in_period = 0;
+        let mut last_period = None;
+        for i in 0..volume.insights {
+            let period =
+                (u64::from(i) * u64::from(volume.hours) / u64::from(volume.insights)) as u32;
+            if last_period != Some(period) {
+                in_period = 0;
+                last_period = Some(period);
+            }
+            let offset = i64::from(in_period * slice) + insight_rng.gen_range(0..i64::from(slice));
+            in_period += 1;
+            plan.push(Planned {
+                period,
+                delivered_at: period_origin
+                    + time::Duration::hours(i64::from(period))
+                    + time::Duration::seconds(offset.min(3599)),
+                what: What::Insight,
+            });
+        }
+        // Stable: log files keep their order among themselves, and so do Insights files.
+        plan.sort_by_key(|p| (p.period, p.delivered_at));
         let mut plan = plan.into_iter();
         let next = plan.next();
         Trail {
             spec,
             key,
             rng,
+            insight_rng,
             period_origin,
             volume,
             plan,
@@ -268,19 +311,13 @@ impl Trail {
         self.spec.layout.account_root(&self.spec.account)
     }
 
-    fn log_file(&mut self, planned: Planned) -> Delivered {
+    fn log_file(&mut self, delivered_at: OffsetDateTime, count: usize, mix: Mix) -> Delivered {
         let ctx = records::Context {
             account: &self.spec.account,
             region: &self.spec.region,
             other_account: &self.spec.other_account,
         };
-        let mut records = records::generate(
-            &mut self.rng,
-            &ctx,
-            planned.delivered_at,
-            planned.records,
-            planned.mix,
-        );
+        let mut records = records::generate(&mut self.rng, &ctx, delivered_at, count, mix);
         records::shuffle(&mut self.rng, &mut records);
         let oldest = records
             .iter()
@@ -297,14 +334,8 @@ impl Trail {
         let json = serde_json::to_vec(&serde_json::json!({ "Records": records }))
             .expect("records serialise");
 
-        let unique: String = (0..16)
-            .map(|_| {
-                const ALNUM: &[u8] =
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-                ALNUM[self.rng.gen_range(0..ALNUM.len())] as char
-            })
-            .collect();
-        let (a, r, t) = (&self.spec.account, &self.spec.region, planned.delivered_at);
+        let unique = unique_suffix(&mut self.rng);
+        let (a, r, t) = (&self.spec.account, &self.spec.region, delivered_at);
         let key = format!(
             "{}CloudTrail/{r}/{}/{a}_CloudTrail_{r}_{}_{unique}.json.gz",
             self.root(),
@@ -321,6 +352,35 @@ impl Trail {
         });
         Delivered {
             kind: Kind::Log,
+            key,
+            body: gzip(&json),
+            delivered_at: t,
+            metadata: Vec::new(),
+            records: records.len(),
+        }
+    }
+
+    /// An Insights file: named like a log file with `CloudTrail-Insight` for `CloudTrail`, in
+    /// its own folder, `{"Records": [...]}` like a log file.
+    fn insight_file(&mut self, delivered_at: OffsetDateTime) -> Delivered {
+        let ctx = records::Context {
+            account: &self.spec.account,
+            region: &self.spec.region,
+            other_account: &self.spec.other_account,
+        };
+        let records = records::insight_event(&mut self.insight_rng, &ctx, delivered_at);
+        let json = serde_json::to_vec(&serde_json::json!({ "Records": records }))
+            .expect("records serialise");
+        let unique = unique_suffix(&mut self.insight_rng);
+        let (a, r, t) = (&self.spec.account, &self.spec.region, delivered_at);
+        let key = format!(
+            "{}CloudTrail-Insight/{r}/{}/{a}_CloudTrail-Insight_{r}_{}_{unique}.json.gz",
+            self.root(),
+            timefmt::date_path(t),
+            timefmt::log_stamp(t)
+        );
+        Delivered {
+            kind: Kind::Insight,
             key,
             body: gzip(&json),
             delivered_at: t,
@@ -402,7 +462,10 @@ impl Iterator for Trail {
         match self.next.take() {
             Some(planned) if planned.period == self.period => {
                 self.next = self.plan.next();
-                Some(self.log_file(planned))
+                Some(match planned.what {
+                    What::Log { records, mix } => self.log_file(planned.delivered_at, records, mix),
+                    What::Insight => self.insight_file(planned.delivered_at),
+                })
             }
             other => {
                 self.next = other;
@@ -410,6 +473,14 @@ impl Iterator for Trail {
             }
         }
     }
+}
+
+/// The 16 letters and digits that keep two files of the same minute apart.
+fn unique_suffix(rng: &mut ChaCha8Rng) -> String {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..16)
+        .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
+        .collect()
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -443,6 +514,7 @@ mod tests {
             start: timefmt::parse("2026-11-01T00:00:00Z").unwrap(),
             hours: 3,
             files: 7,
+            insights: 0,
         }
     }
 
@@ -482,5 +554,54 @@ mod tests {
         assert!(files
             .windows(2)
             .all(|w| w[0].delivered_at <= w[1].delivered_at));
+    }
+
+    #[test]
+    fn insights_files_come_in_their_own_folder_and_leave_logs_and_digests_alone() {
+        let key = Arc::new(SigningKey::derive(7, "eu-west-1").unwrap());
+        let without: Vec<Delivered> =
+            Trail::new(spec(Layout::Plain), key.clone(), volume(), None).collect();
+        let with: Vec<Delivered> = Trail::new(
+            spec(Layout::Plain),
+            key,
+            Volume {
+                insights: 4,
+                ..volume()
+            },
+            None,
+        )
+        .collect();
+        let (insights, rest): (Vec<&Delivered>, Vec<&Delivered>) =
+            with.iter().partition(|f| f.kind == Kind::Insight);
+        assert_eq!(insights.len(), 4);
+        let same = |a: &[&Delivered], b: &[Delivered]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.key == y.key && x.body == y.body)
+        };
+        assert!(same(&rest, &without), "logs and digests changed");
+        assert!(with
+            .windows(2)
+            .all(|w| w[0].delivered_at <= w[1].delivered_at));
+        assert_eq!(with.last().unwrap().kind, Kind::Digest);
+        for file in &insights {
+            let stamp = timefmt::log_stamp(file.delivered_at);
+            let folder = format!(
+                "AWSLogs/111122223333/CloudTrail-Insight/eu-west-1/{}/",
+                timefmt::date_path(file.delivered_at)
+            );
+            let name = file.key.strip_prefix(&folder).expect("the Insight folder");
+            let unique = name
+                .strip_prefix(&format!(
+                    "111122223333_CloudTrail-Insight_eu-west-1_{stamp}_"
+                ))
+                .and_then(|n| n.strip_suffix(".json.gz"))
+                .unwrap_or_else(|| panic!("{}", file.key));
+            assert!(unique.len() == 16 && unique.bytes().all(|b| b.is_ascii_alphanumeric()));
+            // One Insights event, its Start and End records (the content is checked against
+            // the emulator, through trailvault's own reader, in tests/devstack.rs).
+            assert_eq!(file.records, 2);
+        }
     }
 }
