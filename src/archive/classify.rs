@@ -57,6 +57,7 @@ pub fn classify(failed: Failed<'_>) -> ObjectResult {
         Failed::Refused {
             refusal:
                 Refusal::UnknownBucket { .. }
+                | Refusal::UnsafeKey { .. }
                 | Refusal::NotCloudTrail { .. }
                 | Refusal::AccountMismatch { .. },
             ..
@@ -117,6 +118,12 @@ mod tests {
             key: s(),
             reason: "",
         };
+        // Unsafe whatever discovery may learn: parked at once, never retried.
+        let unsafe_key = Refusal::UnsafeKey {
+            bucket: s(),
+            key: s(),
+            reason: crate::archive::routing::Unsafe::EmptySegment,
+        };
         let mismatch = Refusal::AccountMismatch {
             bucket: s(),
             key: s(),
@@ -126,6 +133,8 @@ mod tests {
         let refusals = [
             (&unknown, false, Park),
             (&unknown, true, Retry),
+            (&unsafe_key, false, Park),
+            (&unsafe_key, true, Park),
             (&not_cloudtrail, false, Park),
             (&not_cloudtrail, true, Park),
             (&mismatch, false, Park),

@@ -151,9 +151,12 @@ pub async fn pass(ctx: &Arc<Ctx>, scope: &Scope, mode: Mode, progress: &Progress
                         let done = match caught(archive(&ctx, &object)).await {
                             Ok(done) => done,
                             Err(panicked) => {
-                                error!(account, bucket = %object.bucket, key = %object.key,
-                                    error = %panicked, "archiving this file panicked; it is \
-                                    counted as failed and the pass goes on");
+                                // A panic's message may quote the key it choked on.
+                                error!(account, bucket = %object.bucket,
+                                    key = %layout::printable(&object.key),
+                                    error = %layout::printable(&panicked.to_string()),
+                                    "archiving this file panicked; it is counted as failed and \
+                                     the pass goes on");
                                 ctx.metrics
                                     .panics
                                     .get_or_create(&TaskLabel { task: "copy" })
@@ -170,7 +173,8 @@ pub async fn pass(ctx: &Arc<Ctx>, scope: &Scope, mode: Mode, progress: &Progress
                                 })
                                 .inc();
                             warn!(
-                                account, bucket = %object.bucket, key = %object.key,
+                                account, bucket = %object.bucket,
+                                key = %layout::printable(&object.key),
                                 "missed notification: the sweep archived a file no notification \
                                  brought; check the bucket's event notification to the queue"
                             );
@@ -229,7 +233,8 @@ fn listing_failed(
 ) {
     let access = failure.is_status(403) || failure.is_code("AccessDenied");
     warn!(
-        account = %account.name, account_id = %account.id, bucket = %bucket.name, prefix,
+        account = %account.name, account_id = %account.id, bucket = %bucket.name,
+        prefix = %layout::printable(prefix),
         error = %failure.detail,
         "could not list the member bucket{}; its files there are not compared with the archive",
         if access {
@@ -297,8 +302,10 @@ async fn compare_day(
             Ok(false) => {}
             // One file's key must not stop the pass: it is reported, and the rest goes on.
             Err(panicked) => {
-                error!(account = %account.name, bucket = %bucket.name, key = %o.key,
-                    error = %panicked, "reading this key panicked; the file is skipped");
+                error!(account = %account.name, bucket = %bucket.name,
+                    key = %layout::printable(&o.key),
+                    error = %layout::printable(&panicked.to_string()),
+                    "reading this key panicked; the file is skipped");
                 ctx.metrics
                     .panics
                     .get_or_create(&TaskLabel { task: "compare" })

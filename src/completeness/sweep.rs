@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::backfill::{self, Mode, Scope};
 use super::inventory::Window;
+use crate::archive::layout::printable;
 use crate::archive::Ctx;
 use crate::telemetry::metrics::{ResultLabel, TaskLabel};
 use crate::telemetry::panics::caught;
@@ -45,7 +46,10 @@ pub async fn every(ctx: Arc<Ctx>, backlog: impl Fn() -> Option<u64>, stop: Cance
         // copies by itself (it watches the shutdown), and the copies it started finish and
         // are listed in the last manifest.
         if let Err(panicked) = caught(once(&ctx)).await {
-            error!(error = %panicked, "the sweep panicked; it runs again at the next interval");
+            error!(
+                error = %printable(&panicked.to_string()),
+                "the sweep panicked; it runs again at the next interval"
+            );
             ctx.metrics
                 .panics
                 .get_or_create(&TaskLabel { task: "sweep" })

@@ -16,6 +16,7 @@ use tracing::{debug, error, warn};
 use super::disposition::Disposition;
 use super::message::{handle, Handled};
 use super::QueueCtx;
+use crate::archive::layout::printable;
 use crate::archive::record::Listing;
 use crate::archive::tally::Tally;
 use crate::archive::Ctx;
@@ -169,7 +170,8 @@ async fn work(
     let disposition = match handled {
         None => Disposition::HandBack,
         Some(Err(panicked)) => {
-            error!(queue = %queue.name, message_id, error = %panicked,
+            // A panic's message may quote what it was handling (a slice of a key).
+            error!(queue = %queue.name, message_id, error = %printable(&panicked.to_string()),
                 "the message's task panicked; the message is returned and, after the queue's \
                  maxReceiveCount, moved to the dead-letter queue");
             ctx.metrics
