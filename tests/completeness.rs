@@ -264,9 +264,11 @@ async fn the_sweep_archives_files_whose_notifications_were_lost_and_reports_them
         .all(|l| l.contains("\"bucket\"") && l.contains("\"key\"") && l.contains("\"account\"")));
 }
 
-#[tokio::test]
-async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_archived() {
-    let mut ts = TestStack::up("discovery", 2, &[Delivery::S3]).await;
+/// Turns on organization discovery, as an operator would: a role in the management account
+/// that lists the organization, for the worker; reader roles named by the pattern with the
+/// ExternalId `DISCOVERED_EXTERNAL_ID`; the management and security accounts excluded; a look
+/// every 10 s, and a 10 s visibility timeout so that retried notifications come back quickly.
+async fn enable_discovery(ts: &TestStack) {
     let exclude = [
         ts.stack.management_account.clone(),
         ts.stack.security.account.clone(),
@@ -308,11 +310,19 @@ async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_arc
         ) + &format!(
             "\n[discovery]\nenabled = true\norganizations_role_arn = \"{organizations_role}\"\n\
              reader_role_arn = \"arn:aws:iam::{{account}}:role/trailvault-reader\"\n\
-             external_id = \"tv-discovered-5e0c7a9b1d2f\"\ninterval_secs = 10\n\
+             external_id = \"{DISCOVERED_EXTERNAL_ID}\"\ninterval_secs = 10\n\
              exclude = [\"{}\", \"{}\"]\n",
             exclude[0], exclude[1]
         )
     });
+}
+
+const DISCOVERED_EXTERNAL_ID: &str = "tv-discovered-5e0c7a9b1d2f";
+
+#[tokio::test]
+async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_archived() {
+    let mut ts = TestStack::up("discovery", 2, &[Delivery::S3]).await;
+    enable_discovery(&ts).await;
     let (ok, out, err) = run(ts.trailvault().args(["config", "check", "--connect"]));
     assert!(ok, "{out}\n{err}");
     assert!(
@@ -323,7 +333,7 @@ async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_arc
 
     // The organization gains an account, with the reader role the pattern names; its
     // trails start delivering.
-    let member = ts.add_member("tv-discovered-5e0c7a9b1d2f").await;
+    let member = ts.add_member(DISCOVERED_EXTERNAL_ID).await;
     ts.deliver(1, 2).await;
     let theirs: BTreeSet<String> = ts
         .sources()
@@ -380,4 +390,157 @@ async fn a_member_account_that_joins_while_the_worker_runs_is_discovered_and_arc
     for region in &ts.stack.regions {
         assert_eq!(ts.depth(region).await.2, 0, "{region}: dead letters");
     }
+}
+
+/// A bucket two accounts claim is served as neither: one of a configured account that a
+/// discovered account's trail names, and one of a discovered account that another discovered
+/// account's trail names. Their files are not archived (their notifications come back, never
+/// deleted), each such bucket is reported once with every account that claims it, and the
+/// accounts' other buckets are served.
+#[tokio::test]
+async fn a_bucket_two_accounts_claim_is_served_as_neither_and_reported() {
+    let mut ts = TestStack::up("contested", 1, &[Delivery::S3]).await;
+    enable_discovery(&ts).await;
+    let configured = ts.stack.members[0].clone();
+    let first = ts.add_member(DISCOVERED_EXTERNAL_ID).await;
+    let second = ts.add_member(DISCOVERED_EXTERNAL_ID).await;
+    // The second discovered account's trails also write to the configured account's first
+    // bucket and to the first discovered account's first bucket.
+    let claimed = [configured.buckets[0].clone(), first.buckets[0].clone()];
+    let admin = ts.admin(&second.account).await;
+    for (n, bucket) in claimed.iter().enumerate() {
+        admin
+            .cloudtrail(&bucket.region)
+            .create_trail()
+            .name(format!("{}-elsewhere-{n}", second.trail_name))
+            .s3_bucket_name(&bucket.name)
+            .send()
+            .await
+            .unwrap();
+    }
+    ts.deliver(1, 1).await;
+    let (contested, served): (Vec<String>, Vec<String>) = ts
+        .sources()
+        .await
+        .into_iter()
+        .map(|(bucket, key, _, _)| format!("{bucket}/{key}"))
+        .partition(|key| {
+            claimed
+                .iter()
+                .any(|b| key.starts_with(&format!("{}/", b.name)))
+        });
+    // A log file and a digest in each contested bucket, one notification each.
+    assert_eq!(contested.len(), 4, "{contested:?}");
+    let served: BTreeSet<String> = served.into_iter().collect();
+    assert_eq!(served.len(), 3 * 2 * 2 - 4, "{served:?}");
+
+    let worker = RunningWorker::start(ts.trailvault());
+    let started = Instant::now();
+    loop {
+        let text = worker.metrics();
+        let refused = metric(
+            &text,
+            "trailvault_failures_total",
+            &["reason=\"unknown_bucket\""],
+        );
+        if archived_keys(&ts).await == served && refused >= contested.len() as f64 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the uncontested files were not archived, or the contested ones not tried:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let text = worker.metrics();
+    let (status, log) = worker.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+
+    // Archived as neither account: the archive holds exactly the uncontested files.
+    assert_eq!(archived_keys(&ts).await, served);
+    // Every contested notification is still on its queue or in its dead-letter queue.
+    let mut waiting = 0;
+    for region in &ts.stack.regions {
+        let (visible, in_flight, dead) = ts.depth(region).await;
+        waiting += visible + in_flight + dead;
+    }
+    assert_eq!(waiting, contested.len() as u64, "{text}");
+    // Both discovered accounts claim a contested bucket; neither is counted as plainly served.
+    for (status, accounts) in [("contested", 2.0), ("served", 0.0), ("excluded", 2.0)] {
+        assert_eq!(
+            metric(
+                &text,
+                "trailvault_discovered_accounts",
+                &[&format!("status=\"{status}\"")]
+            ),
+            accounts,
+            "{status}: {text}"
+        );
+    }
+    // Reported once per bucket, as a warning naming the bucket and every account that claims
+    // it (by id, with why), and what to do.
+    let reports: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("bucket claimed by more than one account"))
+        })
+        .collect();
+    let text_of = |e: &serde_json::Value, field: &str| e[field].as_str().unwrap_or("").to_owned();
+    // "ID (NAME, CLAIM), ID (NAME, CLAIM)" as (ID, CLAIM) pairs.
+    let claimants = |accounts: &str| -> Vec<(String, String)> {
+        accounts
+            .trim_end_matches(')')
+            .split("), ")
+            .map(|c| {
+                let (id, rest) = c.split_once(" (").unwrap_or((c, ""));
+                let claim = rest.rsplit_once(", ").map_or("", |(_, claim)| claim);
+                (id.to_owned(), claim.to_owned())
+            })
+            .collect()
+    };
+    let mut reported: Vec<(String, String, Vec<(String, String)>)> = reports
+        .iter()
+        .map(|e| {
+            (
+                text_of(e, "level"),
+                text_of(e, "bucket"),
+                claimants(&text_of(e, "accounts")),
+            )
+        })
+        .collect();
+    reported.sort();
+    let pair = |id: &str, claim: &str| (id.to_owned(), claim.to_owned());
+    let mut expected = vec![
+        (
+            "WARN".to_owned(),
+            claimed[0].name.clone(),
+            vec![
+                pair(&configured.account, "configured"),
+                pair(&second.account, "its trail"),
+            ],
+        ),
+        (
+            "WARN".to_owned(),
+            claimed[1].name.clone(),
+            vec![
+                pair(&first.account, "its trail"),
+                pair(&second.account, "its trail"),
+            ],
+        ),
+    ];
+    // Claimants are listed by account id.
+    for (_, _, claimants) in &mut expected {
+        claimants.sort();
+    }
+    expected.sort();
+    assert_eq!(reported, expected, "{}", log.join("\n"));
+    assert!(
+        reports
+            .iter()
+            .all(|e| text_of(e, "message").contains("Decide which account it belongs to")),
+        "{reports:?}"
+    );
 }

@@ -214,7 +214,9 @@ pub(super) fn validate_discovery(raw: &RawDiscovery, p: &mut Problems) -> Option
         p.add(
             "discovery.external_id",
             format!(
-                "{:?} can be guessed from the account id: besides {{account}} it needs a random                  value of at least {MIN_SECRET_CHARS} characters (e.g. from `openssl rand -hex                  16`), the same in every reader role's trust policy",
+                "{:?} can be guessed from the account id: besides {{account}} it needs a random \
+                 value of at least {MIN_SECRET_CHARS} characters (e.g. from `openssl rand -hex \
+                 16`), the same in every reader role's trust policy",
                 raw.external_id
             ),
         );
@@ -336,7 +338,8 @@ mod tests {
             ));
             assert!(
                 p.iter().any(|p| p.starts_with("discovery.external_id: ")
-                    && p.contains("can be guessed from the account id")),
+                    && p.contains("can be guessed from the account id")
+                    && p.contains("a random value of at least 16 characters")),
                 "{guessable}: {p:?}"
             );
         }
