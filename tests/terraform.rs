@@ -141,6 +141,18 @@ fn every_module_is_formatted_valid_and_checkov_clean() {
         );
     }
 
+    // The modules' own tests (tests/*.tftest.hcl: input validations, against a mocked
+    // provider), each run expected to pass; a file that ran nothing would pass unnoticed.
+    for (root, runs) in [("modules/archive", 6), ("modules/worker-ecs", 4)] {
+        let out = run(terraform(&copy.path().join(root)).args(["test", "-no-color"]));
+        succeeded(&format!("terraform test in {root}"), &out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("Success! {runs} passed, 0 failed.")),
+            "terraform test in {root}:\n{stdout}"
+        );
+    }
+
     let checkov = std::env::var_os("TRAILVAULT_CHECKOV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(REPO).join(".trailvault/checkov/bin/checkov"));
@@ -314,6 +326,7 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         "home_region": HOME,
         "second_region": SECOND,
         "security_account_id": security,
+        "organization_id": accounts.organization_id,
         "member_a": member(0, "member-a"),
         "member_b": member(1, "member-b"),
         "external_ids": {"member_a": format!("{ns}-a-7f3a"), "member_b": format!("{ns}-b-0b44")},
@@ -348,6 +361,45 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         ])),
     );
     let apply_secs = started.elapsed().as_secs_f64();
+
+    // The worker may assume reader roles in the organization's accounts only. The emulator
+    // leaves out of its evaluation any condition key it does not supply (aws:ResourceOrgID
+    // among them), so the policy as applied is checked here, and the run under IAM below
+    // proves the emulator still lets the worker read the members.
+    let out = run(terraform(&example).args(["show", "-json", "-no-color"]));
+    succeeded("terraform show -json", &out);
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archive_module = state["values"]["root_module"]["child_modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == "module.archive")
+        .expect("module.archive in the state");
+    let worker_policy = archive_module["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "module.archive.aws_iam_role_policy.worker")
+        .expect("the worker role's policy in the state");
+    let policy: serde_json::Value =
+        serde_json::from_str(worker_policy["values"]["policy"].as_str().unwrap()).unwrap();
+    let assume: Vec<&serde_json::Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"] == "sts:AssumeRole" || s["Action"] == json!(["sts:AssumeRole"]))
+        .collect();
+    assert_eq!(
+        assume,
+        [&json!({
+            "Sid": "ReadMemberBuckets",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": "arn:aws:iam::*:role/trailvault-reader",
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": accounts.organization_id}}
+        })],
+        "the worker's AssumeRole statements: {policy:#}"
+    );
 
     // trailvault's configuration, from Terraform's output; the worker's identity, as ECS
     // would give it: the worker role (here assumed by the local user).
@@ -459,11 +511,17 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         String::from_utf8_lossy(&plan.stdout)
     );
 
-    // The same archive verifies (no digests here: the manifest and the versions it lists).
+    // The same archive verifies: the manifest and the versions it lists. The test's log files
+    // come with no digests (as from a trail without log file validation), so nothing is
+    // invalid but they cannot be verified: verify's exit status 3.
     let verify = trailvault(&["verify", "--public-keys", work.path().to_str().unwrap()]);
     let report = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "{report}");
+    assert_eq!(verify.status.code(), Some(3), "{report}");
     assert!(report.contains("1/1 manifests valid"), "{report}");
+    assert!(
+        report.contains(&format!("{written} file(s) cannot be verified")),
+        "{report}"
+    );
 
     // A second plan has nothing to do.
     let out = run(terraform(&example).args([

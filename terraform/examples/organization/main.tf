@@ -43,6 +43,7 @@ module "archive" {
   providers = { aws = aws.security }
 
   bucket_name                = var.archive_bucket
+  organization_id            = var.organization_id
   retention                  = var.retention
   lifecycle_policy           = var.lifecycle_policy
   queue_arns                 = [module.queue_home.arn, module.queue_second.arn]

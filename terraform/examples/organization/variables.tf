@@ -20,6 +20,11 @@ variable "security_account_id" {
   }
 }
 
+variable "organization_id" {
+  description = "The organization (o-...): the worker may assume reader roles only in its accounts."
+  type        = string
+}
+
 variable "admin_role_name" {
   description = "The role Terraform assumes in every account (created by Organizations in the accounts it creates)."
   type        = string

@@ -584,10 +584,19 @@ data "aws_iam_policy_document" "worker" {
     }
   }
 
+  # The reader role's name is the same in every account, so the ARN alone would let the worker
+  # assume a role of that name in any account of any organization: one an outsider made to
+  # trust it would have it read (and archive) what the outsider chooses. The organization
+  # bounds it.
   statement {
     sid       = "ReadMemberBuckets"
     actions   = ["sts:AssumeRole"]
     resources = [local.readers]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceOrgID"
+      values   = [var.organization_id]
+    }
   }
 
   dynamic "statement" {

@@ -107,8 +107,18 @@ variable "dead_letter_queue_arns" {
   default     = []
 }
 
+variable "organization_id" {
+  description = "The organization whose accounts the worker may read (o-...): sts:AssumeRole on the reader roles is limited to roles in its accounts (aws:ResourceOrgID). `aws organizations describe-organization --query Organization.Id` prints it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id must be an AWS Organizations id (o- and 10 to 32 lowercase letters or digits, e.g. o-a1b2c3d4e5); `aws organizations describe-organization --query Organization.Id` prints yours."
+  }
+}
+
 variable "reader_role_name" {
-  description = "The name of the reader role in every member account (module member's role_name): the worker may assume it in any account."
+  description = "The name of the reader role in every member account (module member's role_name): the worker may assume it in any account of organization_id."
   type        = string
   default     = "trailvault-reader"
 }

@@ -159,6 +159,14 @@ variable "config" {
     }))
   })
   sensitive = true
+
+  # trailvault's own rule (src/config/completeness.rs, MIN_SECRET_CHARS), caught at plan
+  # rather than by a worker that fails to start. lookup() rather than .external_id: Terraform
+  # prints the values of the attributes a failed condition names, sensitive or not.
+  validation {
+    condition     = var.config.discovery == null ? true : length(replace(lookup(var.config.discovery, "external_id", ""), "{account}", "")) >= 16
+    error_message = "config.discovery.external_id can be guessed from the account id: besides {account} it needs a random value of at least 16 characters (e.g. \"trailvault-{account}-\" followed by the output of `openssl rand -hex 16`), the same in every discovered account's reader role trust policy."
+  }
 }
 
 variable "tags" {
