@@ -202,6 +202,8 @@ impl Writer {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(PREFIX)
+            // A planted key XML cannot carry must not stop the manifests.
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -210,7 +212,8 @@ impl Writer {
                 failure: Failure::from_sdk(&e),
             })?;
             for o in page.contents() {
-                if let Some(n) = o.key().and_then(manifest_sequence) {
+                let key = o.key().map(crate::aws::listing::url_decoded);
+                if let Some(n) = key.as_deref().and_then(manifest_sequence) {
                     newest = newest.max(Some(n));
                 }
             }

@@ -501,7 +501,9 @@ async fn a_bucket_two_accounts_claim_is_served_as_neither_and_reported() {
             })
             .collect()
     };
-    let mut reported: Vec<(String, String, Vec<(String, String)>)> = reports
+    // (level, bucket, claimants as (account id, claim))
+    type Report = (String, String, Vec<(String, String)>);
+    let mut reported: Vec<Report> = reports
         .iter()
         .map(|e| {
             (

@@ -54,7 +54,7 @@ pub fn longest_source_key(prefix: &str, bucket: &str) -> usize {
 /// escapes (`\r`, `\u{1b}`), so no key can end a line, start a new one or drive a terminal.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     // Bidirectional overrides and zero-width characters reorder or hide what a reader sees.
-    let hides = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+    let hides = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
     if !s.chars().any(|c| c.is_control() || hides(c) || c == '\\') {
         return std::borrow::Cow::Borrowed(s);
     }

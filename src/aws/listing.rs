@@ -2,7 +2,19 @@
 
 use aws_sdk_s3::primitives::DateTime;
 
+use aws_sdk_s3::types::EncodingType;
+
 use super::Failure;
+
+/// A key as a listing with `encoding-type=url` returns it, decoded. Listings ask S3 to encode
+/// keys because XML cannot carry every character a key may hold: an ESC makes the whole page
+/// unreadable, and a carriage return comes back as a line feed (another key). S3 encodes a
+/// space as `+` and a `+` as `%2B`, as a form does.
+pub fn url_decoded(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// One object, as a listing shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +35,7 @@ pub async fn folders(
         .bucket(bucket)
         .prefix(prefix)
         .delimiter("/")
+        .encoding_type(EncodingType::Url)
         .into_paginator()
         .send();
     let mut folders = Vec::new();
@@ -31,7 +44,7 @@ pub async fn folders(
         folders.extend(
             page.common_prefixes()
                 .iter()
-                .filter_map(|p| p.prefix().map(str::to_owned)),
+                .filter_map(|p| p.prefix().map(url_decoded)),
         );
     }
     Ok(folders)
@@ -47,6 +60,7 @@ pub async fn objects(
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
+        .encoding_type(EncodingType::Url)
         .into_paginator()
         .send();
     let mut objects = Vec::new();
@@ -54,7 +68,7 @@ pub async fn objects(
         let page = page.map_err(|e| Failure::from_sdk(&e))?;
         objects.extend(page.contents().iter().filter_map(|o| {
             Some(Listed {
-                key: o.key()?.to_owned(),
+                key: url_decoded(o.key()?),
                 size: o.size().unwrap_or(0).max(0) as u64,
                 last_modified: o.last_modified().copied(),
             })

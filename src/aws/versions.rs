@@ -2,6 +2,7 @@
 
 use aws_sdk_s3::primitives::DateTime;
 
+use super::listing::url_decoded;
 use super::Failure;
 
 /// One object version (not a delete marker).
@@ -20,6 +21,8 @@ pub struct Version {
 pub struct Page {
     pub versions: Vec<Version>,
     pub delete_markers: u64,
+    /// The delete markers themselves (`size` 0): what hides a key from plain reads.
+    pub markers: Vec<Version>,
 }
 
 /// Lists the versions under a prefix, page by page, so that a walk over millions of versions
@@ -57,6 +60,7 @@ impl Versions {
             .set_prefix(self.prefix.clone())
             .set_key_marker(self.key_marker.take())
             .set_version_id_marker(self.version_marker.take())
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
             .send()
             .await
             .map_err(|e| Failure::from_sdk(&e))?;
@@ -64,7 +68,7 @@ impl Versions {
             .versions()
             .iter()
             .map(|v| Version {
-                key: v.key().unwrap_or_default().to_owned(),
+                key: url_decoded(v.key().unwrap_or_default()),
                 version_id: v.version_id().filter(|id| *id != "null").map(str::to_owned),
                 last_modified: v.last_modified().copied(),
                 size: v.size().unwrap_or(0).max(0) as u64,
@@ -72,16 +76,28 @@ impl Versions {
             })
             .collect();
         if out.is_truncated() == Some(true) {
-            self.key_marker = out.next_key_marker().map(str::to_owned);
+            self.key_marker = out.next_key_marker().map(url_decoded);
             self.version_marker = out.next_version_id_marker().map(str::to_owned);
             // A truncated page without a marker would list the first page forever.
             self.done = self.key_marker.is_none();
         } else {
             self.done = true;
         }
+        let markers = out
+            .delete_markers()
+            .iter()
+            .map(|m| Version {
+                key: url_decoded(m.key().unwrap_or_default()),
+                version_id: m.version_id().filter(|id| *id != "null").map(str::to_owned),
+                last_modified: m.last_modified().copied(),
+                size: 0,
+                is_latest: m.is_latest().unwrap_or(false),
+            })
+            .collect();
         Ok(Some(Page {
             versions,
             delete_markers: out.delete_markers().len() as u64,
+            markers,
         }))
     }
 

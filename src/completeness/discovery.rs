@@ -455,7 +455,7 @@ impl Discovery {
         })
     }
 
-    /// The buckets the account's trails write to, in the queue regions; never the archive
+    /// The buckets the account's own trails write to, in the queue regions; never the archive
     /// bucket (the worker's own output), never a name S3 could not have (it could not be
     /// served, and would be printed in the report).
     async fn trails(&self, account: &Account) -> Result<BTreeSet<String>, ServeError> {
@@ -473,9 +473,14 @@ impl Discovery {
                     role: account.reader_role_arn.to_string(),
                     failure: Failure::from_sdk(&e),
                 })?;
+            // Only the account's own trails (its multi-region trails' shadows included): an
+            // organization trail shows up in every member, and would make its bucket look
+            // claimed by all of them.
+            let own = format!(":{}:trail/", account.id);
             for bucket in trails
                 .trail_list()
                 .iter()
+                .filter(|t| t.trail_arn().is_none_or(|arn| arn.contains(&own)))
                 .filter_map(|t| t.s3_bucket_name())
             {
                 if bucket != self.archive_bucket && BucketName::parse(bucket).is_ok() {
