@@ -10,7 +10,7 @@ use crate::aws::Aws;
 use crate::cli::args::progress_bar;
 use crate::cli::args::{parse_until, parse_when, ConfigOption};
 use crate::verify::keys::{self, CloudTrailKeys};
-use crate::verify::{Report, Scope, Verifier};
+use crate::verify::{Report, Scope, Status, Verifier};
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -40,12 +40,31 @@ pub struct VerifyArgs {
     /// Print the whole report as JSON (every line, the counts, the notes): evidence to keep.
     #[arg(long)]
     pub json: bool,
+    /// How late the head of a chain may be beyond its cadence (an hour for CloudTrail's
+    /// digests, `manifest.period_secs` for the manifests) before it is judged stale: a
+    /// duration such as `3h`, `90m` or `0s`.
+    #[arg(long, value_name = "DURATION", default_value = "3h", value_parser = parse_duration)]
+    pub allowance: std::time::Duration,
     /// Files read at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 }
 
+/// Exit statuses: 0 everything valid, 1 something invalid, 2 nothing judged (a usage error, or
+/// the archive or the keys could not be read: the error says which), 3 nothing invalid but
+/// some files cannot be verified.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    match verify(args).await {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            // Not 1: a script must not take "could not verify" for "found invalid".
+            eprintln!("error: {err:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (config, _) = args.config.load()?;
     let aws = Aws::load(&config.aws).await;
     let accounts = args
@@ -92,6 +111,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         manifest_key,
         usize::from(args.concurrency),
     );
+    verifier.allowance =
+        time::Duration::try_from(args.allowance).context("--allowance is too long")?;
+    verifier.manifest_period = time::Duration::try_from(config.manifest.period)
+        .context("manifest.period_secs is too long")?;
     let bar = progress_bar("files checked");
     let report = verifier.run(&scope, &|_| bar.inc(1)).await?;
     bar.finish_and_clear();
@@ -100,11 +123,26 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(&report);
     }
-    Ok(if report.all_valid() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(ExitCode::from(report.status.exit_code()))
+}
+
+/// `3h`, `90m`, `45s`, `0s` (or a bare number of seconds).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => s.split_at(at),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, such as 3h, 90m or 0s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn print(report: &Report) {
@@ -126,6 +164,24 @@ fn print(report: &Report) {
         "{}/{} log files valid",
         report.logs.valid, report.logs.total
     );
+    if report.insights.total > 0 {
+        println!(
+            "{}/{} Insights files valid",
+            report.insights.valid, report.insights.total
+        );
+    }
+    if report.unverified > 0 {
+        println!(
+            "{} file(s) cannot be verified (UNVERIFIED above)",
+            report.unverified
+        );
+    }
+    if report.conflicts > 0 {
+        println!(
+            "{} rewrite(s) kept apart as conflicts (see the notes)",
+            report.conflicts
+        );
+    }
     match report.manifests {
         Some(m) => {
             println!("{}/{} manifests valid", m.valid, m.total);
@@ -139,10 +195,13 @@ fn print(report: &Report) {
     }
     println!(
         "{}",
-        if report.all_valid() {
-            "Everything checked is valid."
-        } else {
-            "INVALID: see the lines above."
+        match report.status {
+            Status::Valid => "Everything checked is valid.",
+            Status::Invalid => "INVALID: see the lines above.",
+            Status::Unverified => {
+                "UNVERIFIED: nothing is invalid, but some files cannot be verified; see the \
+                 lines above."
+            }
         }
     );
 }

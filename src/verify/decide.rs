@@ -75,16 +75,77 @@ pub(super) enum Unvouched {
     Invalid,
 }
 
-/// A log file no digest lists, against the start of its account and region's newest digest:
-/// CloudTrail's digest for an hour lists the logs delivered in it, so a log older than the
-/// newest digest's period should have been listed.
+/// What the digests of one trail, account and region cover.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Coverage {
+    pub oldest_start: Option<OffsetDateTime>,
+    pub newest_start: Option<OffsetDateTime>,
+    pub newest_end: Option<OffsetDateTime>,
+    /// The newest digest's archive key.
+    pub head: Option<String>,
+    /// Stretches with no digest because the chain restarted (validation or logging was off):
+    /// (end of the digest before, start of the one that restarts).
+    pub restarts: Vec<(OffsetDateTime, OffsetDateTime)>,
+    /// The account and region went on delivering long after the newest digest.
+    pub stale: bool,
+}
+
+/// How a log file that no digest lists stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unlisted {
+    /// Newer than the newest digest: the next one should list it.
+    Pending,
+    /// In a stretch the digests cover: planted, or its listing removed.
+    Invalid,
+    /// No digest can ever cover it: why.
+    Unverified(String),
+}
+
+/// A log file no digest lists, against what its trail's digests cover (`None`: the archive
+/// holds no digest of its trail, account and region at all). CloudTrail's digest for an hour
+/// lists the logs delivered in it, so a log inside the covered stretch should have been
+/// listed; one before the first digest, or while the chain was restarting, was delivered
+/// while log file validation was off, and nothing can vouch for it.
 pub(super) fn unlisted_log(
-    newest_digest_start: Option<OffsetDateTime>,
+    coverage: Option<&Coverage>,
     log_at: Option<OffsetDateTime>,
-) -> Unvouched {
-    match (newest_digest_start, log_at) {
-        (Some(cutoff), Some(at)) if at < cutoff => Unvouched::Invalid,
-        _ => Unvouched::Pending,
+) -> Unlisted {
+    let Some(cov) = coverage.filter(|c| c.newest_start.is_some()) else {
+        return Unlisted::Unverified(
+            "no digest in the archive covers its trail, account and region: log file \
+             validation is off for the trail that delivered it"
+                .to_owned(),
+        );
+    };
+    let Some(at) = log_at else {
+        return Unlisted::Pending;
+    };
+    let t = crate::archive::layout::rfc3339;
+    if let Some(first) = cov.oldest_start.filter(|first| at < *first) {
+        return Unlisted::Unverified(format!(
+            "delivered before its trail's first digest ({}): log file validation was off",
+            t(first)
+        ));
+    }
+    if let Some((from, to)) = cov
+        .restarts
+        .iter()
+        .find(|(from, to)| *from <= at && at < *to)
+    {
+        return Unlisted::Unverified(format!(
+            "delivered while log file validation was off ({} to {})",
+            t(*from),
+            t(*to)
+        ));
+    }
+    match cov.newest_start {
+        Some(cutoff) if at < cutoff => Unlisted::Invalid,
+        _ if cov.stale => Unlisted::Unverified(
+            "newer than its trail's newest digest, and the digests after that are missing \
+             (see the Digest chain line)"
+                .to_owned(),
+        ),
+        _ => Unlisted::Pending,
     }
 }
 
@@ -144,15 +205,68 @@ mod tests {
     }
 
     #[test]
-    fn an_unlisted_log_is_invalid_only_before_the_newest_digest() {
-        let cutoff = datetime!(2026-11-01 02:00 UTC);
-        let before = datetime!(2026-11-01 01:59 UTC);
-        let after = datetime!(2026-11-01 02:00 UTC);
-        assert_eq!(unlisted_log(Some(cutoff), Some(before)), Unvouched::Invalid);
-        assert_eq!(unlisted_log(Some(cutoff), Some(after)), Unvouched::Pending);
-        // No digest at all for its account and region, or no time in its name.
-        assert_eq!(unlisted_log(None, Some(before)), Unvouched::Pending);
-        assert_eq!(unlisted_log(Some(cutoff), None), Unvouched::Pending);
+    fn an_unlisted_log_is_invalid_inside_what_the_digests_cover() {
+        let cov = Coverage {
+            oldest_start: Some(datetime!(2026-11-01 00:00 UTC)),
+            newest_start: Some(datetime!(2026-11-01 05:00 UTC)),
+            newest_end: Some(datetime!(2026-11-01 06:00 UTC)),
+            head: None,
+            restarts: vec![(
+                datetime!(2026-11-01 02:00 UTC),
+                datetime!(2026-11-01 03:00 UTC),
+            )],
+            stale: false,
+        };
+        let at = |h: u8, m: u8| {
+            Some(
+                datetime!(2026-11-01 00:00 UTC)
+                    .replace_hour(h)
+                    .unwrap()
+                    .replace_minute(m)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(unlisted_log(Some(&cov), at(1, 0)), Unlisted::Invalid);
+        assert_eq!(unlisted_log(Some(&cov), at(4, 59)), Unlisted::Invalid);
+        assert_eq!(unlisted_log(Some(&cov), at(5, 0)), Unlisted::Pending);
+        assert_eq!(
+            unlisted_log(Some(&cov), at(2, 30)),
+            Unlisted::Unverified(
+                "delivered while log file validation was off (2026-11-01T02:00:00Z to \
+                 2026-11-01T03:00:00Z)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(unlisted_log(Some(&cov), at(3, 0)), Unlisted::Invalid);
+        let before = Coverage {
+            oldest_start: Some(datetime!(2026-11-01 01:00 UTC)),
+            ..cov.clone()
+        };
+        assert_eq!(
+            unlisted_log(Some(&before), at(0, 30)),
+            Unlisted::Unverified(
+                "delivered before its trail's first digest (2026-11-01T01:00:00Z): log file \
+                 validation was off"
+                    .to_owned()
+            )
+        );
+        let stale = Coverage {
+            stale: true,
+            ..cov.clone()
+        };
+        assert!(matches!(
+            unlisted_log(Some(&stale), at(9, 0)),
+            Unlisted::Unverified(_)
+        ));
+        assert!(matches!(
+            unlisted_log(None, at(1, 0)),
+            Unlisted::Unverified(_)
+        ));
+        assert!(matches!(
+            unlisted_log(Some(&Coverage::default()), at(1, 0)),
+            Unlisted::Unverified(_)
+        ));
+        assert_eq!(unlisted_log(Some(&cov), None), Unlisted::Pending);
     }
 
     #[test]

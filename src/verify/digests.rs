@@ -6,12 +6,18 @@ use std::collections::{BTreeMap, HashMap};
 use sha2::{Digest as _, Sha256};
 
 use super::decide::{join, link, Join, Link};
-use super::{DigestCheck, Index, Line, Note, TrailFile, Verdict, Verifier, DIGEST_CAP};
+use time::OffsetDateTime;
+
+use super::{parse_time, DigestCheck, Index, Line, Note, TrailFile, Verdict, Verifier, DIGEST_CAP};
 use crate::cloudtrail::digest::{self, Digest};
 use crate::cloudtrail::gzip;
 
 impl Verifier {
-    pub(super) async fn check_digest(&self, file: TrailFile) -> DigestCheck {
+    pub(super) async fn check_digest(
+        &self,
+        file: TrailFile,
+        version: Option<String>,
+    ) -> DigestCheck {
         let mut check = DigestCheck {
             file,
             digest: None,
@@ -20,7 +26,7 @@ impl Verifier {
             problem: None,
         };
         let key = check.file.archive_key.clone();
-        let fetched = match self.fetch(&key, None).await {
+        let fetched = match self.fetch(&key, version).await {
             Ok(f) => f,
             Err(why) => {
                 check.problem = Some(why.to_string());
@@ -64,13 +70,15 @@ impl Verifier {
 
     /// Links between digests: each previous digest must be there, with the hash and signature
     /// its successor names; restarts and gaps are noted. Missing digests become lines.
+    /// Returns the stretches where a chain restarted, by trail group: (group, from, to).
     pub(super) fn check_chains(
         &self,
         checked: &mut [DigestCheck],
         index: &Index,
         lines: &mut Vec<Line>,
         notes: &mut Vec<Note>,
-    ) {
+    ) -> Vec<((String, String), OffsetDateTime, OffsetDateTime)> {
+        let mut restarts = Vec::new();
         // What each digest's successor must name: its hash and its signature.
         let by_key: HashMap<String, (Option<String>, Option<String>)> = checked
             .iter()
@@ -152,16 +160,24 @@ impl Verifier {
                     n.previous_digest_s3_object.as_deref(),
                     &n.digest_start_time,
                 ) {
-                    Join::Restart => notes.push(Note {
-                        kind: "chain restart",
-                        text: format!(
+                    Join::Restart => {
+                        if let (Some(from), Some(to)) = (
+                            parse_time(&o.digest_end_time),
+                            parse_time(&n.digest_start_time),
+                        ) {
+                            restarts.push((newer.file.group.clone(), from, to));
+                        }
+                        notes.push(Note {
+                            kind: "chain restart",
+                            text: format!(
                             "account {account}, {region}, trail {trail}: the chain restarts at \
                              {} (previousDigest is null; CloudTrail logging or validation was \
                              off before {})",
                             self.location(&newer.file.archive_key),
                             n.digest_start_time
                         ),
-                    }),
+                        })
+                    }
                     Join::Gap => notes.push(Note {
                         kind: "gap",
                         text: format!(
@@ -174,5 +190,6 @@ impl Verifier {
                 }
             }
         }
+        restarts
     }
 }

@@ -1,7 +1,7 @@
 //! trailvault's own manifests: the signed chain, every listed version there, every version
 //! listed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt as _};
 use sha2::{Digest as _, Sha256};
@@ -15,9 +15,13 @@ use crate::archive::layout;
 use crate::cloudtrail::digest::{self, PublicKey};
 use crate::manifest::Manifest;
 
+/// What the valid manifests list: (key, version) -> (SHA-256, manifest number).
+pub(super) type Listed = HashMap<(String, String), (String, u64)>;
+
 impl Verifier {
     /// Walks the manifest chain, checks every entry, and finds the versions no manifest
-    /// lists. Returns the manifests' tally, the unlisted versions and the bad entries.
+    /// lists. Returns the manifests' tally, the unlisted versions, the bad entries, and what
+    /// the valid manifests list: (key, version) -> (SHA-256, manifest number).
     pub(super) async fn check_manifests(
         &self,
         key: &PublicKey,
@@ -26,7 +30,7 @@ impl Verifier {
         progress: &(dyn Fn(&str) + Sync),
         lines: &mut Vec<Line>,
         notes: &mut Vec<Note>,
-    ) -> (Tally, u64, u64) {
+    ) -> (Tally, u64, u64, Listed) {
         let present: BTreeMap<u64, String> = index
             .current
             .keys()
@@ -35,7 +39,7 @@ impl Verifier {
         let newest = present.keys().next_back().copied().unwrap_or(0);
         let fetched: Vec<(u64, ManifestRead)> = stream::iter(present.clone())
             .map(|(n, k)| async move {
-                let r = match self.fetch(&k, None).await {
+                let r = match self.fetch(&k, index.current[&k].version_id.clone()).await {
                     Ok(f) => match serde_json::from_slice::<Manifest>(&f.bytes) {
                         Ok(m) => Ok((m, f)),
                         Err(_) => Err(Unreadable::NotAManifest),
@@ -52,7 +56,7 @@ impl Verifier {
 
         let mut tally = Tally::default();
         // (key, version) -> (sha256, manifest number)
-        let mut entries: HashMap<(String, String), (String, u64)> = HashMap::new();
+        let mut entries: Listed = HashMap::new();
         for n in 1..=newest {
             tally.total += 1;
             let location = self.location(&layout::manifest_key(n));
@@ -75,6 +79,10 @@ impl Verifier {
                     }
                     problem
                 }
+            };
+            let problem = match present.get(&n) {
+                Some(k) => index.current[k].judge(problem),
+                None => problem,
             };
             tally.valid += u64::from(problem.is_none());
             lines.push(Line {
@@ -148,17 +156,22 @@ impl Verifier {
         let bad_entries = bad.len() as u64;
         lines.extend(bad);
 
-        // Every version in the archive must be listed, but those written since the newest
-        // manifest was (S3's own time, which no manifest content can move), which the next
-        // manifest will list.
+        // Every version in the archive must be listed. A version written since the newest
+        // manifest (S3's own time, which no manifest content can move) may be in the next one,
+        // unless it was written over a version a manifest lists (the worker never writes a key
+        // twice), or so long ago that the next manifest is overdue: then the chain's head is
+        // stale.
         let newest_manifest_write = index
             .versions
             .iter()
             .filter(|v| v.key.starts_with(layout::MANIFESTS))
             .filter_map(|v| v.last_modified.map(|t| t.secs()))
             .max();
+        let listed_keys: HashSet<&str> = entries.keys().map(|(k, _)| k.as_str()).collect();
+        let overdue = (self.now - self.manifest_period - self.allowance).unix_timestamp();
         let mut unlisted = 0;
         let mut pending = 0;
+        let mut stale = 0;
         for v in &index.versions {
             if v.key.starts_with(layout::MANIFESTS) || v.key == layout::PROBE_KEY {
                 continue;
@@ -173,10 +186,17 @@ impl Verifier {
             if entries.contains_key(&(v.key.clone(), version.clone())) {
                 continue;
             }
-            // Same second as the newest manifest: S3's times are whole seconds, so it may be
-            // newer.
             let written = v.last_modified.map(|t| t.secs());
-            if unlisted_version(newest_manifest_write, written) == Unvouched::Pending {
+            let judged = match unlisted_version(newest_manifest_write, written) {
+                Unvouched::Invalid => Unvouched::Invalid,
+                Unvouched::Pending if listed_keys.contains(v.key.as_str()) => Unvouched::Invalid,
+                Unvouched::Pending if written.is_some_and(|w| w < overdue) => {
+                    stale += 1;
+                    Unvouched::Invalid
+                }
+                Unvouched::Pending => Unvouched::Pending,
+            };
+            if judged == Unvouched::Pending {
                 pending += 1;
                 continue;
             }
@@ -185,6 +205,25 @@ impl Verifier {
                 kind: "Archive object",
                 location: format!("{}?versionId={version}", self.location(&v.key)),
                 result: Verdict::Invalid("no manifest lists this version".to_owned()),
+            });
+        }
+        if stale > 0 {
+            let since = match newest_manifest_write
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            {
+                Some(t) => format!("the newest manifest ({})", layout::rfc3339(t)),
+                None => "the start (there is no manifest at all)".to_owned(),
+            };
+            lines.push(Line {
+                kind: "Manifest chain",
+                location: self.location(layout::MANIFESTS),
+                result: Verdict::Invalid(format!(
+                    "stale: {stale} archive version(s) written since {since} are listed by no \
+                     manifest, though one is written every {} (allowance {}); later manifests \
+                     are missing (deleted), or the worker cannot write them (see its logs)",
+                    super::human(self.manifest_period),
+                    super::human(self.allowance)
+                )),
             });
         }
         if pending > 0 {
@@ -196,7 +235,27 @@ impl Verifier {
                 ),
             });
         }
-        (tally, unlisted, bad_entries)
+
+        // Anything else a delete marker hides (CloudTrail's files and the manifests have
+        // their own lines).
+        for (k, cur) in &index.current {
+            let Some(marker) = &cur.hidden_by else {
+                continue;
+            };
+            if self.trail_file(k).is_some()
+                || layout::manifest_sequence(k).is_some()
+                || k == layout::PROBE_KEY
+                || !in_scope(k, None)
+            {
+                continue;
+            }
+            lines.push(Line {
+                kind: "Archive object",
+                location: self.location(k),
+                result: Verdict::Invalid(super::hidden(marker)),
+            });
+        }
+        (tally, unlisted, bad_entries, entries)
     }
 
     /// What is wrong with manifest `n`, if anything.

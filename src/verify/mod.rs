@@ -15,9 +15,15 @@
 //!   listed version must exist with its SHA-256, and every version in the archive must be
 //!   listed.
 //!
-//! The output is the AWS CLI's (`Digest file\ts3://...\tvalid`), with `Manifest` and `Archive
-//! object` lines added. Only S3 reads are needed (and KMS/CloudTrail for the keys, unless they
-//! come from files).
+//! Everything S3 keeps is seen: every version and every delete marker. A file hidden behind a
+//! delete marker is still checked (its newest version) and reported as hidden; a chain whose
+//! head stopped while its account and region kept delivering is stale, not pending.
+//!
+//! The output is the AWS CLI's (`Digest file\ts3://...\tvalid`), with `Insight file`,
+//! `Manifest`, `Archive object`, `Digest chain` and `Manifest chain` lines added, and a third
+//! verdict besides `valid` and `INVALID`: `UNVERIFIED`, for files nothing can vouch for
+//! (a trail without log file validation). Only S3 reads are needed (and KMS/CloudTrail for the
+//! keys, unless they come from files).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -25,9 +31,11 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
+use sha2::Digest as _;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::archive::layout;
 use crate::aws::{Failure, Version};
 use crate::cloudtrail::digest::{Digest, PublicKey};
 use crate::cloudtrail::key::FileKind;
@@ -41,7 +49,7 @@ mod logs;
 mod manifests;
 mod read;
 
-use decide::{unlisted_log, Unvouched};
+use decide::{unlisted_log, Coverage, Unlisted};
 use keys::{CloudTrailKeys, KeyError};
 
 /// CloudTrail files are a few MB; a digest far less. Anything bigger is not theirs.
@@ -93,8 +101,11 @@ impl Scope {
 /// One checked file, in the AWS CLI's shape.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Line {
-    /// `Digest file`, `Log file`, `Manifest` or `Archive object`.
+    /// `Digest file`, `Log file`, `Insight file`, `Manifest`, `Archive object`,
+    /// `Digest chain` or `Manifest chain`.
     pub kind: &'static str,
+    /// An `s3://` location. Keys come from member accounts: printed through
+    /// [`layout::printable`], so that none can end the line or start another.
     pub location: String,
     pub result: Verdict,
 }
@@ -105,11 +116,13 @@ impl Line {
     }
 }
 
-/// The verdict on one file: printed (and in JSON) as `valid`, or `INVALID: why`, the AWS
-/// CLI's words. Invalid sorts first, as the text did.
+/// The verdict on one file: printed (and in JSON) as `valid`, `INVALID: why` (the AWS CLI's
+/// words) or `UNVERIFIED: why`. Invalid sorts first, as the text did.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
     Invalid(String),
+    /// Nothing can vouch for it (no digest can ever cover it), but nothing says it is wrong.
+    Unverified(String),
     Valid,
 }
 
@@ -118,6 +131,29 @@ impl std::fmt::Display for Verdict {
         match self {
             Verdict::Valid => f.write_str("valid"),
             Verdict::Invalid(why) => write!(f, "INVALID: {why}"),
+            Verdict::Unverified(why) => write!(f, "UNVERIFIED: {why}"),
+        }
+    }
+}
+
+/// The outcome of a whole verification, and `trailvault verify`'s exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Everything checked is valid: exit status 0.
+    Valid,
+    /// Something is invalid: exit status 1.
+    Invalid,
+    /// Nothing is invalid, but some files cannot be verified: exit status 3.
+    Unverified,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Valid => 0,
+            Status::Invalid => 1,
+            Status::Unverified => 3,
         }
     }
 }
@@ -131,7 +167,7 @@ impl Serialize for Verdict {
 /// Something worth knowing that is not a verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Note {
-    /// `chain restart`, `gap`, `pending`, `not checked`.
+    /// `chain restart`, `gap`, `pending`, `not checked`, `conflict`, `insight`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -146,8 +182,16 @@ pub struct Tally {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub archive: String,
+    pub status: Status,
     pub digests: Tally,
     pub logs: Tally,
+    /// Insights files: checked against the digests where CloudTrail lists them, else
+    /// against the manifests.
+    pub insights: Tally,
+    /// Files no digest can ever cover (included in `lines`).
+    pub unverified: u64,
+    /// Rewrites kept apart under `_trailvault/conflicts/` (each in `notes`).
+    pub conflicts: u64,
     /// `None` when manifests were not checked.
     pub manifests: Option<Tally>,
     /// Archive versions no manifest lists (included in `lines`).
@@ -163,15 +207,54 @@ impl Report {
     pub fn all_valid(&self) -> bool {
         self.lines.iter().all(Line::valid)
     }
+
+    fn status_of(lines: &[Line]) -> Status {
+        if lines
+            .iter()
+            .any(|l| matches!(l.result, Verdict::Invalid(_)))
+        {
+            Status::Invalid
+        } else if lines
+            .iter()
+            .any(|l| matches!(l.result, Verdict::Unverified(_)))
+        {
+            Status::Unverified
+        } else {
+            Status::Valid
+        }
+    }
 }
 
-/// An object's current version (the one a plain GET returns).
+/// The version of a key that verify checks: the newest that holds bytes, whether or not a
+/// delete marker hides it from plain reads.
 #[derive(Debug, Clone)]
 struct Current {
     version_id: Option<String>,
+    /// When S3 stored it (whole seconds).
+    written: Option<i64>,
+    /// The delete marker that hides it, if one does (its version id).
+    hidden_by: Option<String>,
 }
 
-/// What the archive holds, from one walk of its versions.
+impl Current {
+    /// Why the file is wrong, given what its check found (`problem`): hidden or not.
+    fn judge(&self, problem: Option<String>) -> Option<String> {
+        match (&self.hidden_by, problem) {
+            (None, problem) => problem,
+            (Some(marker), None) => Some(hidden(marker)),
+            (Some(marker), Some(p)) => Some(format!("{p}; and {}", hidden(marker))),
+        }
+    }
+}
+
+fn hidden(marker: &str) -> String {
+    format!(
+        "hidden by a delete marker (versionId={marker}): plain reads find nothing; the version \
+         is still there, remove the marker"
+    )
+}
+
+/// What the archive holds, from one walk of its versions and delete markers.
 struct Index {
     current: HashMap<String, Current>,
     versions: Vec<Version>,
@@ -188,6 +271,10 @@ struct TrailFile {
     at: Option<OffsetDateTime>,
     /// Digests: trail name and home region (with the source bucket, the chain they are on).
     trail: Option<(String, String)>,
+    /// The trail's files for one account and region: everything in the key before the
+    /// account's `CloudTrail*` folder, and the region. Logs and digests of one trail (one
+    /// bucket and prefix) share it; two trails with different prefixes do not.
+    group: (String, String),
 }
 
 /// A digest as checked.
@@ -231,9 +318,25 @@ pub struct Verifier {
     /// `None`: manifests are not checked.
     pub manifest_key: Option<PublicKey>,
     pub concurrency: usize,
+    /// How late a chain's head may be, beyond its cadence (an hour for digests, the manifest
+    /// period for manifests), before it is stale.
+    pub allowance: time::Duration,
+    /// How often the worker writes a manifest (`manifest.period_secs`).
+    pub manifest_period: time::Duration,
+    /// The clock the manifest chain's staleness is judged by (S3's times of the versions
+    /// against it).
+    pub now: OffsetDateTime,
     /// Raw SHA-256 of every version read, by (key, version id).
     read: Mutex<HashMap<(String, String), String>>,
 }
+
+/// A chain's head may be this much later than its cadence by default.
+pub const DEFAULT_ALLOWANCE: time::Duration = time::Duration::hours(3);
+/// CloudTrail delivers a digest every hour.
+const DIGEST_CADENCE: time::Duration = time::Duration::hours(1);
+/// A log file is named for its delivery, which S3 stored (and we copied) after it: a log
+/// named later than it was archived, beyond clock skew, was not named by CloudTrail.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(15);
 
 impl Verifier {
     pub fn new(
@@ -251,6 +354,9 @@ impl Verifier {
             cloudtrail_keys,
             manifest_key,
             concurrency: concurrency.max(1),
+            allowance: DEFAULT_ALLOWANCE,
+            manifest_period: time::Duration::seconds(60),
+            now: OffsetDateTime::now_utc(),
             read: Mutex::new(HashMap::new()),
         }
     }
@@ -268,6 +374,7 @@ impl Verifier {
         // CloudTrail's files, by what their archive keys say they are.
         let mut digests = Vec::new();
         let mut logs: BTreeMap<String, TrailFile> = BTreeMap::new();
+        let mut insights: BTreeMap<String, TrailFile> = BTreeMap::new();
         for key in index.current.keys() {
             let Some(file) = self.trail_file(key) else {
                 continue;
@@ -280,7 +387,9 @@ impl Verifier {
                 FileKind::Log => {
                     logs.insert(key.clone(), file);
                 }
-                FileKind::Insight => {}
+                FileKind::Insight => {
+                    insights.insert(key.clone(), file);
+                }
             }
         }
         for region in digests
@@ -292,10 +401,12 @@ impl Verifier {
         }
 
         let this = &*self;
+        let index_ref = &index;
         let mut checked: Vec<DigestCheck> = stream::iter(digests)
             .map(|file| async move {
+                let version = index_ref.current[&file.archive_key].version_id.clone();
                 // One file that trips a bug is reported as such; the others are still checked.
-                let check = match caught(this.check_digest(file.clone())).await {
+                let check = match caught(this.check_digest(file.clone(), version)).await {
                     Ok(check) => check,
                     Err(panicked) => DigestCheck {
                         file,
@@ -311,7 +422,10 @@ impl Verifier {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        self.check_chains(&mut checked, &index, &mut lines, &mut notes);
+        let restarts = self.check_chains(&mut checked, &index, &mut lines, &mut notes);
+        for c in &mut checked {
+            c.problem = index.current[&c.file.archive_key].judge(c.problem.take());
+        }
         let digest_tally = Tally {
             valid: checked.iter().filter(|c| c.problem.is_none()).count() as u64,
             total: checked.len() as u64,
@@ -327,7 +441,8 @@ impl Verifier {
         let missing_count = missing_digests.len() as u64;
         lines.extend(missing_digests);
 
-        // Every log file a digest vouches for.
+        // Every file a digest vouches for (log files, and Insights files should a digest
+        // list them).
         let mut listed: BTreeMap<String, String> = BTreeMap::new();
         for c in &checked {
             for log in c.digest.iter().flat_map(|d| &d.log_files) {
@@ -343,16 +458,24 @@ impl Verifier {
         let log_lines: Vec<Line> = stream::iter(listed.clone())
             .map(|(archive_key, hash)| {
                 let current = index.current.get(&archive_key).cloned();
+                let kind = match this.trail_file(&archive_key).map(|f| f.kind) {
+                    Some(FileKind::Insight) => "Insight file",
+                    _ => "Log file",
+                };
                 async move {
                     let result = match current {
                         None => Some("not found".to_owned()),
-                        Some(cur) => caught(this.check_log(&archive_key, cur.version_id, &hash))
-                            .await
-                            .unwrap_or_else(|panicked| Some(panicked.to_string())),
+                        Some(cur) => {
+                            let problem =
+                                caught(this.check_log(&archive_key, cur.version_id.clone(), &hash))
+                                    .await
+                                    .unwrap_or_else(|panicked| Some(panicked.to_string()));
+                            cur.judge(problem)
+                        }
                     };
                     progress("log");
                     Line {
-                        kind: "Log file",
+                        kind,
                         location: this.location(&archive_key),
                         result: verdict(&result),
                     }
@@ -361,50 +484,109 @@ impl Verifier {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        let mut log_tally = Tally {
-            valid: log_lines.iter().filter(|l| l.valid()).count() as u64,
-            total: log_lines.len() as u64,
-        };
+        let mut log_tally = Tally::default();
+        let mut insight_tally = Tally::default();
+        for l in &log_lines {
+            let t = if l.kind == "Insight file" {
+                &mut insight_tally
+            } else {
+                &mut log_tally
+            };
+            t.total += 1;
+            t.valid += u64::from(l.valid());
+        }
         lines.extend(log_lines);
 
-        // Logs in the archive that no digest lists: planted, unless newer than the newest
-        // digest of their account and region (CloudTrail has not vouched for them yet).
-        let mut newest_start: HashMap<(String, String, String), OffsetDateTime> = HashMap::new();
+        // What the digests cover, per trail, account and region: logs no digest lists are
+        // judged against it.
+        let mut coverage: HashMap<(String, String), Coverage> = HashMap::new();
         for c in &checked {
-            if let Some(start) = c
-                .digest
-                .as_ref()
-                .and_then(|d| parse_time(&d.digest_start_time))
-            {
-                let k = (
-                    c.file.source_bucket.clone(),
-                    c.file.account.clone(),
-                    c.file.region.clone(),
-                );
-                let e = newest_start.entry(k).or_insert(start);
-                *e = (*e).max(start);
+            let cov = coverage.entry(c.file.group.clone()).or_default();
+            let Some(d) = &c.digest else { continue };
+            let (Some(start), Some(end)) = (
+                parse_time(&d.digest_start_time),
+                parse_time(&d.digest_end_time),
+            ) else {
+                continue;
+            };
+            cov.oldest_start = Some(cov.oldest_start.map_or(start, |t| t.min(start)));
+            cov.newest_start = Some(cov.newest_start.map_or(start, |t| t.max(start)));
+            if cov.newest_end.is_none_or(|t| end > t) {
+                cov.newest_end = Some(end);
+                cov.head = Some(c.file.archive_key.clone());
             }
         }
+        for (group, from, to) in restarts {
+            coverage.entry(group).or_default().restarts.push((from, to));
+        }
+        // A head is stale when its account and region went on delivering log files long
+        // after it: the archive itself shows the trail is alive, so the digests after the head
+        // are missing. Only log files named no later than they were archived count: CloudTrail
+        // names a file for its delivery, so a later name is not CloudTrail's.
+        let mut activity: HashMap<(String, String), OffsetDateTime> = HashMap::new();
+        for (key, file) in &logs {
+            let written = index.current[key]
+                .written
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+            if let (Some(at), Some(written)) = (file.at, written) {
+                if at <= written + CLOCK_SKEW {
+                    let e = activity.entry(file.group.clone()).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            }
+        }
+        for (group, cov) in coverage.iter_mut() {
+            let (Some(end), Some(latest)) = (cov.newest_end, activity.get(group)) else {
+                continue;
+            };
+            if *latest > end + DIGEST_CADENCE + self.allowance {
+                cov.stale = true;
+                let head = cov.head.as_deref().unwrap_or_default();
+                lines.push(Line {
+                    kind: "Digest chain",
+                    location: self.location(&chain_folder(head)),
+                    result: Verdict::Invalid(format!(
+                        "stale: its newest digest ends at {}, but log files of this account \
+                         and region delivered up to {} are in the archive (allowance {}); the \
+                         digests after it are missing: deleted, or log file validation was \
+                         turned off",
+                        layout::rfc3339(end),
+                        layout::rfc3339(*latest),
+                        human(self.allowance)
+                    )),
+                });
+            }
+        }
+
+        // Logs in the archive that no digest lists.
         let mut pending_logs = 0;
         for (archive_key, file) in &logs {
             if listed.contains_key(archive_key) {
                 continue;
             }
-            let cutoff = newest_start.get(&(
-                file.source_bucket.clone(),
-                file.account.clone(),
-                file.region.clone(),
-            ));
-            match unlisted_log(cutoff.copied(), file.at) {
-                Unvouched::Invalid => {
+            let judged = unlisted_log(coverage.get(&file.group), file.at);
+            let result = match judged {
+                Unlisted::Pending => None,
+                Unlisted::Invalid => Some(Verdict::Invalid("not listed in any digest".to_owned())),
+                Unlisted::Unverified(why) => Some(Verdict::Unverified(why)),
+            };
+            // Hidden is wrong whatever else is.
+            let result = match (&index.current[archive_key].hidden_by, result) {
+                (Some(marker), None | Some(Verdict::Unverified(_))) => {
+                    Some(Verdict::Invalid(hidden(marker)))
+                }
+                (_, r) => r,
+            };
+            match result {
+                None => pending_logs += 1,
+                Some(result) => {
                     log_tally.total += 1;
                     lines.push(Line {
                         kind: "Log file",
                         location: self.location(archive_key),
-                        result: Verdict::Invalid("not listed in any digest".to_owned()),
+                        result,
                     });
                 }
-                Unvouched::Pending => pending_logs += 1,
             }
         }
         if pending_logs > 0 {
@@ -419,12 +601,12 @@ impl Verifier {
         }
 
         // The manifests, and every version against them.
-        let (manifest_tally, unlisted, bad_entries) = match self.manifest_key.clone() {
+        let (manifest_tally, unlisted, bad_entries, entries) = match self.manifest_key.clone() {
             Some(key) => {
-                let (tally, unlisted, bad) = self
+                let (tally, unlisted, bad, entries) = self
                     .check_manifests(&key, &index, scope, progress, &mut lines, &mut notes)
                     .await;
-                (Some(tally), unlisted, bad)
+                (Some(tally), unlisted, bad, Some(entries))
             }
             None => {
                 notes.push(Note {
@@ -434,35 +616,161 @@ impl Verifier {
                            checked"
                         .to_owned(),
                 });
-                (None, 0, 0)
+                (None, 0, 0, None)
             }
         };
 
+        // Insights files no digest lists: CloudTrail's digests cover log files only, so the
+        // manifests vouch for them: the version a plain read returns must be the one
+        // trailvault archived, with its bytes.
+        let unlisted_insights: Vec<&String> = insights
+            .keys()
+            .filter(|k| !listed.contains_key(*k))
+            .collect();
+        if !unlisted_insights.is_empty() {
+            notes.push(Note {
+                kind: "insight",
+                text: format!(
+                    "{} Insights file(s): CloudTrail's digests do not cover Insights files, so \
+                     each was checked against trailvault's signed manifests only",
+                    unlisted_insights.len()
+                ),
+            });
+        }
+        for key in unlisted_insights {
+            let cur = &index.current[key];
+            let version = cur.version_id.clone().unwrap_or_else(|| "null".to_owned());
+            let problem = match &entries {
+                None => None,
+                Some(entries) => match entries.get(&(key.clone(), version)) {
+                    None => Some("its current version is listed in no manifest".to_owned()),
+                    Some((sha, n)) => {
+                        let actual = self
+                            .read_sha(key, &cur.version_id)
+                            .await
+                            .unwrap_or_default();
+                        (actual != *sha).then(|| format!("SHA-256 doesn't match manifest {n}"))
+                    }
+                },
+            };
+            let result = match (cur.judge(problem), &entries) {
+                (Some(p), _) => Verdict::Invalid(p),
+                (None, None) => Verdict::Unverified(
+                    "CloudTrail does not sign Insights files, and the manifests were not checked"
+                        .to_owned(),
+                ),
+                (None, Some(_)) => Verdict::Valid,
+            };
+            insight_tally.total += 1;
+            insight_tally.valid += u64::from(result == Verdict::Valid);
+            lines.push(Line {
+                kind: "Insight file",
+                location: self.location(key),
+                result,
+            });
+        }
+
+        // Rewrites kept apart: evidence of a member changing what it delivered.
+        let mut conflicts = 0;
+        for v in &index.versions {
+            let Some(original) = layout::conflict_of(&v.key) else {
+                continue;
+            };
+            let in_scope = self
+                .trail_file(original)
+                .is_none_or(|f| scope.takes(&f.account, &f.region, f.at));
+            if in_scope {
+                conflicts += 1;
+                notes.push(Note {
+                    kind: "conflict",
+                    text: format!(
+                        "{}: other bytes delivered for {} after it was archived; kept as \
+                         evidence, plain reads of the archive key still get the first bytes",
+                        self.location(&v.key),
+                        self.location(original)
+                    ),
+                });
+            }
+        }
+
         // One order whatever the order of the reads: reports of the same archive compare.
         let rank = |kind: &str| match kind {
-            "Digest file" => 0,
-            "Log file" => 1,
-            "Manifest" => 2,
-            _ => 3,
+            "Digest chain" => 0,
+            "Digest file" => 1,
+            "Log file" => 2,
+            "Insight file" => 3,
+            "Manifest chain" => 4,
+            "Manifest" => 5,
+            _ => 6,
         };
         lines.sort_by(|a, b| {
             (rank(a.kind), &a.location, &a.result).cmp(&(rank(b.kind), &b.location, &b.result))
         });
         lines.dedup();
         notes.sort_by(|a, b| (a.kind, &a.text).cmp(&(b.kind, &b.text)));
+        let unverified = lines
+            .iter()
+            .filter(|l| matches!(l.result, Verdict::Unverified(_)))
+            .count() as u64;
         Ok(Report {
             archive: format!("s3://{}", self.bucket),
+            status: Report::status_of(&lines),
             digests: Tally {
                 valid: digest_tally.valid,
                 total: digest_tally.total + missing_count,
             },
             logs: log_tally,
+            insights: insight_tally,
+            unverified,
+            conflicts,
             manifests: manifest_tally,
             unlisted_versions: unlisted,
             bad_entries,
             lines,
             notes,
         })
+    }
+
+    /// The SHA-256 of a version's bytes: from the reads already made, or read now.
+    async fn read_sha(&self, key: &str, version: &Option<String>) -> Option<String> {
+        let id = version.clone().unwrap_or_else(|| "null".to_owned());
+        let known = self
+            .read
+            .lock()
+            .expect("read cache")
+            .get(&(key.to_owned(), id))
+            .cloned();
+        match known {
+            Some(sha) => Some(sha),
+            None => self
+                .fetch(key, version.clone())
+                .await
+                .ok()
+                .map(|f| hex::encode(sha2::Sha256::digest(&f.bytes))),
+        }
+    }
+}
+
+/// The folder of a digest's chain, from the key of one of its digests:
+/// `.../AWSLogs/ACCOUNT/CloudTrail-Digest/REGION/`.
+fn chain_folder(digest_key: &str) -> String {
+    match digest_key.rsplitn(5, '/').nth(4) {
+        Some(folder) => format!("{folder}/"),
+        None => digest_key.to_owned(),
+    }
+}
+
+/// A duration as an operator writes it: `3h`, `90m`, `45s`.
+fn human(d: time::Duration) -> String {
+    let s = d.whole_seconds();
+    if s == 0 {
+        "0s".to_owned()
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
     }
 }
 
