@@ -174,36 +174,88 @@ async fn every_object_is_archived_byte_exact_encrypted_locked_and_acknowledged()
     );
     assert_eq!(ts.depth(&region).await, (0, 0, 0));
 
-    // Other bytes at a key already archived: a new version, reported as a conflict; the
-    // first version stays.
+    // The owner rewrites a file it delivered: its archive key keeps the first bytes, what every
+    // reader gets; the new ones are kept apart, locked, and reported as a conflict. Replays
+    // (A, B, A, B) add nothing.
     let owner = ts
         .stack
         .members
         .iter()
         .find(|m| m.buckets.iter().any(|b| &b.name == bucket))
         .unwrap();
+    let original = sources[0].2.clone();
     let rewritten = b"rewritten after archiving".to_vec();
-    ts.admin(&owner.account)
-        .await
-        .s3(&region)
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(rewritten.clone()))
-        .send()
-        .await
-        .unwrap();
-    ts.send(&region, &s3_event(&region, bucket, key)).await;
+    let archive_key = format!("{bucket}/{key}");
+    let kept_at = trailvault::archive::layout::conflict_key(&archive_key, &sha256(&rewritten));
+    let write_source = |bytes: Vec<u8>| {
+        let ts = &ts;
+        let region = region.clone();
+        async move {
+            ts.admin(&owner.account)
+                .await
+                .s3(&region)
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .unwrap();
+            ts.send(&region, &s3_event(&region, bucket, key)).await;
+        }
+    };
+    write_source(rewritten.clone()).await;
     let (summary, stderr) = ts.drain();
     assert!(summary.contains("Duplicates 0, conflicts 1"), "{summary}");
     assert!(
-        stderr.contains("archived as a new version"),
-        "the conflict is logged"
+        stderr.contains("the source was rewritten after it was archived"),
+        "the conflict is logged: {stderr}"
     );
-    let versions = &archived(&ts).await[&format!("{bucket}/{key}")];
-    assert_eq!(versions.len(), 2);
-    let shas: BTreeSet<String> = versions.iter().map(|(bytes, _)| sha256(bytes)).collect();
-    assert!(shas.contains(&sha256(&rewritten)) && shas.contains(&sha256(&sources[0].2)));
+    let s3 = ts.security().await.s3(&ts.stack.security.archive_region);
+    let archive_bucket = &ts.stack.security.archive_bucket;
+    let check = |expect_kept: usize| {
+        let ts = &ts;
+        let (s3, archive_key, kept_at, original, rewritten) =
+            (&s3, &archive_key, &kept_at, &original, &rewritten);
+        async move {
+            let versions = &archived(ts).await[archive_key];
+            assert_eq!(versions.len(), 1, "the archive key is never rewritten");
+            assert_eq!(&versions[0].0, original);
+            let all = ts.archive_versions_all().await;
+            let kept: Vec<_> = all.iter().filter(|(k, _)| k == kept_at).collect();
+            assert_eq!(kept.len(), expect_kept, "{all:?}");
+            let (bytes, head) = get(s3, archive_bucket, kept_at).await;
+            assert_eq!(&bytes, rewritten);
+            assert_eq!(
+                head.ssekms_key_id(),
+                Some(ts.stack.security.kms_key_arn.as_str())
+            );
+            assert_eq!(
+                head.object_lock_mode(),
+                Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+            );
+        }
+    };
+    check(1).await;
+    for (bytes, duplicates) in [(original.clone(), 1), (rewritten.clone(), 1)] {
+        write_source(bytes).await;
+        let (summary, _) = ts.drain();
+        assert!(
+            summary.contains(&format!("Duplicates {duplicates}, conflicts 0")),
+            "{summary}"
+        );
+        check(1).await;
+    }
+    // The manifests list the kept bytes, and verify names the conflict.
+    let out = ts.verify();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Note (conflict): s3://{archive_bucket}/{kept_at}: other bytes delivered for s3://{archive_bucket}/{archive_key}"
+        )),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -386,8 +438,9 @@ async fn a_reader_role_without_read_access_parks_only_its_accounts_messages() {
 
 /// A redelivered (or second) notification is checked as a first delivery is: a version at the
 /// archive key that only carries the right `trailvault-sha256` (other bytes, or the right
-/// bytes unencrypted by the archive key) is not taken as the archived copy. Before, both were
-/// "duplicates" and the genuine file was never archived.
+/// bytes unencrypted by the archive key) is not taken as the archived copy: the genuine bytes
+/// are kept beside it (the archive key is never rewritten), and verify names the planted
+/// versions.
 #[tokio::test]
 async fn a_version_with_the_right_metadata_but_not_the_bytes_or_encryption_is_no_duplicate() {
     let mut ts = TestStack::up("forged-dup", 1, &[Delivery::S3]).await;
@@ -421,17 +474,40 @@ async fn a_version_with_the_right_metadata_but_not_the_bytes_or_encryption_is_no
     }
     let (summary, _) = ts.drain();
     assert!(summary.contains("Duplicates 0, conflicts 2"), "{summary}");
-    for (source_bucket, key, bytes, _) in logs {
-        let (copy, head) = get(&archive, bucket, &format!("{source_bucket}/{key}")).await;
-        assert_eq!(
-            &copy, bytes,
-            "{key}: the genuine bytes are the current version"
-        );
+    // The archive key is never rewritten: the genuine bytes are kept beside it, under the
+    // archive key's encryption, and verify names what was planted.
+    let mut expected = Vec::new();
+    for (i, (source_bucket, key, bytes, _)) in logs.into_iter().enumerate() {
+        let archive_key = format!("{source_bucket}/{key}");
+        let kept_at = trailvault::archive::layout::conflict_key(&archive_key, &sha256(bytes));
+        let (copy, head) = get(&archive, bucket, &kept_at).await;
+        assert_eq!(&copy, bytes, "{key}: the genuine bytes are kept");
         assert_eq!(
             head.ssekms_key_id(),
             Some(ts.stack.security.kms_key_arn.as_str())
         );
+        let (_, planted) = get(&archive, bucket, &archive_key).await;
+        let location = format!("s3://{bucket}/{archive_key}");
+        expected.push(format!(
+            "Archive object\t{location}?versionId={}\tINVALID: no manifest lists this version",
+            planted.version_id().unwrap()
+        ));
+        // The forged bytes of the first are not even gzip.
+        if i == 0 {
+            expected.push(format!("Log file\t{location}\tINVALID: invalid format"));
+        }
     }
+    expected.sort();
+    let out = ts.verify();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut found: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.contains("\tINVALID: "))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    assert_eq!(found, expected, "{stdout}");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// Waits until the archive holds at least `n` versions, while `worker` runs.

@@ -8,6 +8,7 @@ use tracing::{error, info, warn};
 
 use super::classify::{classify, Failed, ObjectResult};
 use super::copy::Outcome;
+use super::layout::printable;
 use super::record::Listing;
 use super::routing::{self, Refusal};
 use super::Ctx;
@@ -48,7 +49,9 @@ impl Archival {
 /// Routes, copies and checks one object, then counts, logs and lists it for the manifest.
 pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
     let _copying = ctx.copying.start();
-    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
+    // Keys come from member accounts: printed escaped, so that none can forge a log line.
+    let key = printable(&object.key);
+    let bucket = object.bucket.as_str();
     let mut accounts = ctx.accounts.snapshot();
     let mut routed = routing::route_among(&accounts, &ctx.config.archive.key_prefix, object);
     if let (Err(Refusal::UnknownBucket { .. }), Some(discovery)) = (&routed, &ctx.discovery) {
@@ -60,7 +63,7 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
     let route = match routed {
         Ok(route) => route,
         Err(refusal) => {
-            warn!(bucket, key, reason = refusal.label(), error = %refusal, "refused");
+            warn!(bucket, key = %key, reason = refusal.label(), error = %refusal, "refused");
             ctx.metrics
                 .failures
                 .get_or_create(&ReasonLabel {
@@ -119,7 +122,7 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
             let mut listing = None;
             if let Some(recorder) = &ctx.manifest {
                 let entry = Entry {
-                    archive_key: route.archive_key.clone(),
+                    archive_key: copied.archive_key.clone(),
                     version_id: copied
                         .version_id
                         .clone()
@@ -138,21 +141,23 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
             let version_id = copied.version_id.as_deref().unwrap_or("null");
             match (&copied.outcome, &copied.quarantine) {
                 (Outcome::Duplicate, _) => info!(
-                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    account, bucket, key = %key, archive_key = %printable(&copied.archive_key), version_id,
                     sha256 = %copied.sha256, "already archived with the same SHA-256; nothing written"
                 ),
                 (Outcome::Conflict, _) => warn!(
-                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    account, bucket, key = %key, archive_key = %printable(&route.archive_key),
+                    kept_at = %printable(&copied.archive_key), version_id,
                     sha256 = %copied.sha256, bytes = copied.bytes,
-                    "the archive held different bytes at this key; archived as a new version"
+                    "the source was rewritten after it was archived: readers still get the first \
+                     bytes; the new ones are kept apart as evidence (kept_at)"
                 ),
                 (Outcome::Archived, Some(reason)) => warn!(
-                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    account, bucket, key = %key, archive_key = %printable(&route.archive_key), version_id,
                     sha256 = %copied.sha256, bytes = copied.bytes, reason = %reason,
                     "archived byte-exact but quarantined: not a valid CloudTrail log file"
                 ),
                 (Outcome::Archived, None) => info!(
-                    account, bucket, key, archive_key = %route.archive_key, version_id,
+                    account, bucket, key = %key, archive_key = %printable(&route.archive_key), version_id,
                     sha256 = %copied.sha256, bytes = copied.bytes, "archived"
                 ),
             }
@@ -176,10 +181,10 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
             let result = classify(Failed::Copy(&e));
             match result {
                 ObjectResult::Retry => {
-                    warn!(account, bucket, key, reason = e.label(), error = %e, "copy failed; will retry")
+                    warn!(account, bucket, key = %key, reason = e.label(), error = %e, "copy failed; will retry")
                 }
                 _ => error!(
-                    account, bucket, key, reason = e.label(), error = %e,
+                    account, bucket, key = %key, reason = e.label(), error = %e,
                     "copy failed and retrying will not help; the message goes to the dead-letter queue"
                 ),
             }

@@ -13,8 +13,11 @@
 //!    is judged as a first write is: the same size, S3's own SHA-256 of the version (read
 //!    back and hashed where S3 keeps none for the whole object), SSE-KMS under the archive
 //!    key; never trailvault's metadata, which any writer can set. Then nothing is written and
-//!    the version's lock is made good if it falls short. Anything else is a conflict: archived
-//!    as a new version, and reported. Two replicas racing on one notification write one
+//!    the version's lock is made good if it falls short. Anything else is a conflict (a member
+//!    rewrote a file it delivered): the first bytes stay the key's current version, what
+//!    every reader gets; the new bytes are kept, locked, at
+//!    `_trailvault/conflicts/{archive key}/{their SHA-256}`, written only if new, so a replay
+//!    of bytes already kept adds nothing. Two replicas racing on one notification write one
 //!    version.
 //! 4. Large objects: `HeadObject` on the archive key first (a duplicate must not cost an
 //!    upload), then a multipart upload fed by a second read pinned to the first's version (or
@@ -40,7 +43,7 @@ use time::OffsetDateTime;
 use self::error::source_error;
 pub use self::error::CopyError;
 use self::write::metadata;
-use super::layout::{meta, rfc3339};
+use super::layout::{conflict_key, meta, printable, rfc3339};
 use super::routing::Route;
 use crate::aws::{Aws, Failure, Head, Members};
 use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
@@ -69,7 +72,8 @@ pub enum Outcome {
     Archived,
     /// The archive already held these exact bytes at this key; nothing was written.
     Duplicate,
-    /// The archive held other bytes at this key; these were archived as a new version.
+    /// The archive held other bytes at this key; these were kept apart, under
+    /// `_trailvault/conflicts/`, and the key's first bytes stay what readers get.
     Conflict,
 }
 
@@ -86,6 +90,9 @@ impl Outcome {
 /// A finished copy.
 #[derive(Debug, Clone)]
 pub struct Copied {
+    /// Where the bytes are: the route's archive key, or for a conflict the key beside it
+    /// under `_trailvault/conflicts/`.
+    pub archive_key: String,
     pub outcome: Outcome,
     pub bytes: u64,
     /// Hex SHA-256 of the object's bytes.
@@ -204,10 +211,23 @@ impl Copier {
         };
         let inspected = self.inspect(got.body, route, object, size, small).await?;
         let sha_hex = hex::encode(inspected.sha256);
+        // Where other bytes for a taken key go: the first bytes stay what readers get.
+        let conflict = conflict_key(key, &sha_hex);
+        let mut target = key.clone();
+        let mut outcome = Outcome::Archived;
         if let Some(existing) = &existing {
             match self.vouch(key, existing, size, &inspected.sha256).await? {
                 None => return self.duplicate(key, existing, size, sha_hex).await,
-                Some(why) => tracing::debug!(archive_key = %key, why, "not a duplicate"),
+                Some(why) => {
+                    tracing::debug!(archive_key = %printable(key), why, "not a duplicate");
+                    if let Some(kept) = self.head_archive(&conflict, None).await? {
+                        return self
+                            .duplicate_conflict(&conflict, &kept, size, sha_hex)
+                            .await;
+                    }
+                    target = conflict.clone();
+                    outcome = Outcome::Conflict;
+                }
             }
         }
 
@@ -224,7 +244,7 @@ impl Copier {
             inspected.log,
         );
         let headers = Headers { content, metadata };
-        let (version_id, outcome) = match inspected.body {
+        let version_id = match inspected.body {
             Some(body) => {
                 let first = self
                     .put_single(
@@ -237,10 +257,10 @@ impl Copier {
                     )
                     .await;
                 match first {
-                    Ok(version_id) => (version_id, Outcome::Archived),
+                    Ok(version_id) => version_id,
                     Err(CopyError::ArchiveWrite { failure, .. }) if failure.is_status(412) => {
                         // The key is taken: by these very bytes (a redelivery, or another
-                        // replica), or by others (a conflict, archived as a new version).
+                        // replica), or by others (a rewrite, kept apart as a conflict).
                         let taken = self.head_archive(key, None).await?.ok_or_else(|| {
                             CopyError::SourceChanged {
                                 bucket: object.bucket.clone(),
@@ -255,10 +275,39 @@ impl Copier {
                         {
                             return self.duplicate(key, &taken, size, sha_hex).await;
                         }
-                        let version_id = self
-                            .put_single(key, body, &headers, &inspected.sha256, retain_until, false)
-                            .await?;
-                        (version_id, Outcome::Conflict)
+                        target = conflict.clone();
+                        outcome = Outcome::Conflict;
+                        let written = self
+                            .put_single(
+                                &conflict,
+                                body,
+                                &headers,
+                                &inspected.sha256,
+                                retain_until,
+                                true,
+                            )
+                            .await;
+                        match written {
+                            Ok(version_id) => version_id,
+                            // This rewrite was kept before: a replay adds nothing.
+                            Err(CopyError::ArchiveWrite { failure, .. })
+                                if failure.is_status(412) =>
+                            {
+                                let kept =
+                                    self.head_archive(&conflict, None).await?.ok_or_else(|| {
+                                        CopyError::SourceChanged {
+                                            bucket: object.bucket.clone(),
+                                            key: object.key.clone(),
+                                            reason: "its conflict key was taken, then freed"
+                                                .to_owned(),
+                                        }
+                                    })?;
+                                return self
+                                    .duplicate_conflict(&conflict, &kept, size, sha_hex)
+                                    .await;
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -268,28 +317,22 @@ impl Copier {
                     version: source_version.clone(),
                     etag: source_etag.clone(),
                 };
-                let version_id = self
-                    .put_multipart(
-                        key,
-                        &account,
-                        &source,
-                        object,
-                        &pin,
-                        size,
-                        &headers,
-                        &inspected.sha256,
-                        retain_until,
-                        existing.is_none(),
-                    )
-                    .await?;
-                let outcome = if existing.is_some() {
-                    Outcome::Conflict
-                } else {
-                    Outcome::Archived
-                };
-                (version_id, outcome)
+                self.put_multipart(
+                    &target,
+                    &account,
+                    &source,
+                    object,
+                    &pin,
+                    size,
+                    &headers,
+                    &inspected.sha256,
+                    retain_until,
+                    true,
+                )
+                .await?
             }
         };
+        let key = &target;
 
         let version = version_id.clone().unwrap_or_else(|| "null".to_owned());
         let written = self.head_archive(key, version_id.as_deref()).await?;
@@ -309,6 +352,7 @@ impl Copier {
         }
         crate::failpoint::hit("after_check");
         Ok(Copied {
+            archive_key: key.clone(),
             outcome,
             bytes: size,
             sha256: sha_hex,
@@ -318,6 +362,31 @@ impl Copier {
             archived_at: rfc3339(now),
             source_version_id: source_version,
         })
+    }
+
+    /// These bytes were kept as a conflict before: nothing to write, once they are judged as
+    /// any duplicate is (a version planted at the conflict key is not taken on its name).
+    async fn duplicate_conflict(
+        &self,
+        conflict: &str,
+        kept: &Head,
+        size: u64,
+        sha256: String,
+    ) -> Result<Copied, CopyError> {
+        let mut sha = [0u8; 32];
+        hex::decode_to_slice(&sha256, &mut sha).expect("our own hex");
+        if let Some(why) = self.vouch(conflict, kept, size, &sha).await? {
+            return Err(CopyError::ArchiveCheck {
+                bucket: self.bucket.clone(),
+                key: printable(conflict).into_owned(),
+                version: kept.version_id.clone().unwrap_or_else(|| "null".to_owned()),
+                problem: format!(
+                    "the conflict key named for these bytes holds others ({why}): someone wrote \
+                     it besides trailvault; inspect its versions"
+                ),
+            });
+        }
+        self.duplicate(conflict, kept, size, sha256).await
     }
 
     /// The archive already holds these bytes: nothing to write, but its lock must be right.
@@ -330,6 +399,7 @@ impl Copier {
     ) -> Result<Copied, CopyError> {
         let lock_repaired = self.ensure_locked(key, existing).await?;
         Ok(Copied {
+            archive_key: key.to_owned(),
             outcome: Outcome::Duplicate,
             bytes: size,
             sha256,
