@@ -82,8 +82,9 @@ pub struct Entry {
     pub source_version_id: Option<String>,
     pub account: String,
     pub archived_at: String,
-    /// `archived`, `conflict` (a new version over other bytes), or `duplicate` (seen again:
-    /// listed again, so that a version whose first manifest was lost is still listed).
+    /// `archived`, `conflict` (other bytes for a taken key, kept under
+    /// `_trailvault/conflicts/`), or `duplicate` (seen again: listed again, so that a version
+    /// whose first manifest was lost is still listed).
     pub outcome: String,
 }
 

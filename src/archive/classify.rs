@@ -13,7 +13,7 @@ use crate::notification::NotificationError;
 /// How one object of a message ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectResult {
-    /// Archived (or already archived, or archived as a new version): nothing left to do.
+    /// Archived (or already archived, or kept apart as a conflict): nothing left to do.
     Done,
     /// A passing condition (throttling, 5xx, timeouts, expired credentials, a source that
     /// changed mid-copy): try later.

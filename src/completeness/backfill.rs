@@ -76,7 +76,7 @@ pub struct Report {
     pub archived_bytes: u64,
     /// Missing from the listing, yet archived by the time the copy ran (a notification won).
     pub duplicates: u64,
-    /// The archive held other bytes at the key; archived as a new version.
+    /// The archive held other bytes at the key; kept apart under `_trailvault/conflicts/`.
     pub conflicts: u64,
     /// Copies that failed, by reason; and buckets or days that could not be listed.
     pub failures: BTreeMap<&'static str, u64>,

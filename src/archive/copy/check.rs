@@ -39,7 +39,8 @@ impl Copier {
     /// write is, never by trailvault's own metadata (any writer to the archive can set it):
     /// its size, S3's stored SHA-256 (or, where S3 keeps none for the whole object, the
     /// bytes read back and hashed), and its encryption under the archive key. `Ok(None)`:
-    /// it does; `Ok(Some(why))`: it does not, and the copy is archived as a new version.
+    /// it does; `Ok(Some(why))`: it does not, and the copy is a conflict, kept apart (see the
+    /// module documentation).
     pub(super) async fn vouch(
         &self,
         key: &str,
