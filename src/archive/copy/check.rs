@@ -132,7 +132,7 @@ impl Copier {
         .await
         .map_err(|e| archive_error(&self.bucket, key, &e))?;
         tracing::warn!(
-            archive_key = key,
+            archive_key = %crate::archive::layout::printable(key),
             version_id = v.version_id.as_deref().unwrap_or("null"),
             was = judgement.standing.label(),
             "an archived version's lock fell short of the policy; extended"

@@ -1,16 +1,20 @@
 //! Why a copy did not happen, and which side's fault it is.
 
+use crate::archive::layout::printable;
 use crate::aws::errors::ASSUME_ROLE_DENIED;
 use crate::aws::Failure;
 use crate::notification::ObjectRef;
 
-/// Why a copy did not happen. Whether waiting helps is decided in `archive::classify`.
+/// Why a copy did not happen. Whether waiting helps is decided in `archive::classify`. Keys
+/// are printed escaped: routing refuses keys with control characters, but a message must not
+/// be able to forge a line even if one got past it.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error(
-        "s3://{bucket}/{key}{} does not exist (account {account}); if it was deleted after \
+        "s3://{bucket}/{printed}{} does not exist (account {account}); if it was deleted after \
          the notification there is nothing to archive",
-        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default()
+        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default(),
+        printed = printable(key)
     )]
     SourceMissing {
         account: String,
@@ -19,9 +23,10 @@ pub enum CopyError {
         version: Option<String>,
     },
     #[error(
-        "account {account}'s reader role may not read s3://{bucket}/{key}: {detail}; check \
+        "account {account}'s reader role may not read s3://{bucket}/{printed}: {detail}; check \
          that its policy allows s3:GetObject (and s3:GetObjectVersion) on the bucket, and \
-         kms:Decrypt on the bucket's key if it uses SSE-KMS"
+         kms:Decrypt on the bucket's key if it uses SSE-KMS",
+        printed = printable(key)
     )]
     SourceDenied {
         account: String,
@@ -30,9 +35,10 @@ pub enum CopyError {
         detail: String,
     },
     #[error(
-        "trailvault may not assume account {account}'s reader role to read s3://{bucket}/{key}: \
-         {detail}; check that the role's trust policy allows the worker role and that the \
-         account's external_id matches the one it requires"
+        "trailvault may not assume account {account}'s reader role to read \
+         s3://{bucket}/{printed}: {detail}; check that the role's trust policy allows the \
+         worker role and that the account's external_id matches the one it requires",
+        printed = printable(key)
     )]
     ReaderRoleDenied {
         account: String,
@@ -40,7 +46,11 @@ pub enum CopyError {
         key: String,
         detail: String,
     },
-    #[error("reading s3://{bucket}/{key} (account {account}) failed: {}", failure.detail)]
+    #[error(
+        "reading s3://{bucket}/{printed} (account {account}) failed: {}",
+        failure.detail,
+        printed = printable(key)
+    )]
     SourceRead {
         account: String,
         bucket: String,
@@ -48,22 +58,29 @@ pub enum CopyError {
         failure: Failure,
     },
     #[error(
-        "s3://{bucket}/{key} changed while it was being copied ({reason}); the copy was \
-         abandoned and will be retried"
+        "s3://{bucket}/{printed} changed while it was being copied ({reason}); the copy was \
+         abandoned and will be retried",
+        printed = printable(key)
     )]
     SourceChanged {
         bucket: String,
         key: String,
         reason: String,
     },
-    #[error("writing s3://{bucket}/{key} failed: {}", failure.detail)]
+    #[error(
+        "writing s3://{bucket}/{printed} failed: {}",
+        failure.detail,
+        printed = printable(key)
+    )]
     ArchiveWrite {
         bucket: String,
         key: String,
         failure: Failure,
     },
     #[error(
-        "the archive copy s3://{bucket}/{key} (version {version}) did not check out: {problem}"
+        "the archive copy s3://{bucket}/{printed} (version {version}) did not check out: \
+         {problem}",
+        printed = printable(key)
     )]
     ArchiveCheck {
         bucket: String,

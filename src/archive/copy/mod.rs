@@ -378,7 +378,7 @@ impl Copier {
         if let Some(why) = self.vouch(conflict, kept, size, &sha).await? {
             return Err(CopyError::ArchiveCheck {
                 bucket: self.bucket.clone(),
-                key: printable(conflict).into_owned(),
+                key: conflict.to_owned(),
                 version: kept.version_id.clone().unwrap_or_else(|| "null".to_owned()),
                 problem: format!(
                     "the conflict key named for these bytes holds others ({why}): someone wrote \
