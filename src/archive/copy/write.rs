@@ -92,8 +92,11 @@ impl Copier {
                 {
                     Ok(_) => aborted += 1,
                     Err(e) => {
-                        tracing::warn!(key = %crate::archive::layout::printable(key), error = %crate::aws::Failure::from_sdk(&e).detail,
-                        "could not abort an abandoned multipart upload")
+                        tracing::warn!(
+                            key = %crate::archive::layout::printable(key),
+                            error = %crate::aws::Failure::from_sdk(&e).detail,
+                            "could not abort an abandoned multipart upload"
+                        )
                     }
                 }
             }
