@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt as _};
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::decide::{unlisted_version, Unvouched};
@@ -116,26 +115,11 @@ impl Verifier {
             .map(|((k, v), (sha, n))| {
                 let exists = exists.contains(&(k.clone(), v.clone()));
                 async move {
-                    let known = self
-                        .read
-                        .lock()
-                        .expect("read cache")
-                        .get(&(k.clone(), v.clone()))
-                        .cloned();
                     let problem = if !exists {
                         Some(format!("listed in manifest {n} but not in the archive"))
                     } else {
-                        let actual = match known {
-                            Some(s) => Some(s),
-                            None => {
-                                let version = (v != "null").then(|| v.clone());
-                                self.fetch(&k, version)
-                                    .await
-                                    .ok()
-                                    .map(|f| hex::encode(Sha256::digest(&f.bytes)))
-                            }
-                        };
-                        match actual {
+                        let version = (v != "null").then(|| v.clone());
+                        match self.read_sha(&k, &version).await {
                             Some(a) if a == sha => None,
                             Some(_) => Some(format!("SHA-256 doesn't match manifest {n}")),
                             None => Some(format!("listed in manifest {n} but cannot be read")),
@@ -294,9 +278,7 @@ impl Verifier {
         }
         match previous {
             Some(Ok((_, pf))) => {
-                if m.previous_manifest_hash_value.as_deref()
-                    != Some(hex::encode(Sha256::digest(&pf.bytes)).as_str())
-                {
+                if m.previous_manifest_hash_value.as_deref() != Some(pf.sha256.as_str()) {
                     Some(format!(
                         "previousManifestHashValue does not match manifest {} found in the \
                          archive",

@@ -31,7 +31,6 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
-use sha2::Digest as _;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -307,6 +306,8 @@ type ManifestRead = Result<(Manifest, Fetched), Unreadable>;
 struct Fetched {
     bytes: Bytes,
     metadata: HashMap<String, String>,
+    /// Hex SHA-256 of `bytes`, computed once as they are read.
+    sha256: String,
 }
 
 /// Walks an archive bucket and checks it.
@@ -731,8 +732,9 @@ impl Verifier {
         })
     }
 
-    /// The SHA-256 of a version's bytes: from the reads already made, or read now.
-    async fn read_sha(&self, key: &str, version: &Option<String>) -> Option<String> {
+    /// The SHA-256 of a version's bytes: from the reads already made, or read now (`None`
+    /// when it cannot be read).
+    pub(super) async fn read_sha(&self, key: &str, version: &Option<String>) -> Option<String> {
         let id = version.clone().unwrap_or_else(|| "null".to_owned());
         let known = self
             .read
@@ -746,7 +748,7 @@ impl Verifier {
                 .fetch(key, version.clone())
                 .await
                 .ok()
-                .map(|f| hex::encode(sha2::Sha256::digest(&f.bytes))),
+                .map(|f| f.sha256),
         }
     }
 }

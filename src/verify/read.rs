@@ -120,11 +120,15 @@ impl Verifier {
             .await
             .map_err(|e| Unreadable::Failed(e.to_string()))?
             .into_bytes();
-        let sha = hex::encode(Sha256::digest(&bytes));
+        let sha256 = hex::encode(Sha256::digest(&bytes));
         self.read
             .lock()
             .expect("read cache")
-            .insert((key.to_owned(), version_id), sha);
-        Ok(Fetched { bytes, metadata })
+            .insert((key.to_owned(), version_id), sha256.clone());
+        Ok(Fetched {
+            bytes,
+            metadata,
+            sha256,
+        })
     }
 }
