@@ -30,13 +30,7 @@ async fn hostile_keys_are_parked_with_the_reason_and_logged_escaped() {
     let ts = TestStack::up("hostile", 1, &[Delivery::S3]).await;
     let region = "us-east-1";
     let member = &ts.stack.members[0];
-    let bucket = member
-        .buckets
-        .iter()
-        .find(|b| b.region == region)
-        .unwrap()
-        .name
-        .clone();
+    let bucket = ts.member_bucket(0, region);
     let account = member.account.as_str();
     let key = |prefix: &str, unique: &str| log_key(prefix, account, region, unique);
 

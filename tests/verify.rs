@@ -242,15 +242,8 @@ async fn listed_by(ts: &TestStack, digest: &str) -> Vec<String> {
 /// Writes `bytes` at `key` in the member's bucket of `region`, as its administrator would, and
 /// archives it (notification relayed, worker drained).
 async fn member_writes(ts: &TestStack, region: &str, key: &str, bytes: Vec<u8>) {
-    let member = &ts.stack.members[0];
-    let bucket = member
-        .buckets
-        .iter()
-        .find(|b| b.region == region)
-        .unwrap()
-        .name
-        .clone();
-    ts.admin(&member.account)
+    let bucket = ts.member_bucket(0, region);
+    ts.admin(&ts.stack.members[0].account)
         .await
         .s3(region)
         .put_object()

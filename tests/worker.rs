@@ -264,13 +264,7 @@ async fn bad_input_is_parked_in_the_dead_letter_queue_or_archived_as_quarantined
     ts.deliver(1, 1).await;
     let region = "us-east-1";
     let (m1, m2) = (&ts.stack.members[0], &ts.stack.members[1]);
-    let bucket1 = m1
-        .buckets
-        .iter()
-        .find(|b| b.region == region)
-        .unwrap()
-        .name
-        .clone();
+    let bucket1 = ts.member_bucket(0, region);
 
     // Evidence that is not a CloudTrail log file is archived byte-exact, but quarantined.
     let corrupt = b"\x1f\x8b\x08\x00 this is not a deflate stream".to_vec();

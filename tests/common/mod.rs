@@ -166,6 +166,17 @@ impl TestStack {
         Aws::from_sdk_config(sdk, &self.config().aws)
     }
 
+    /// The name of member `member`'s CloudTrail bucket in `region`.
+    pub fn member_bucket(&self, member: usize, region: &str) -> String {
+        self.stack.members[member]
+            .buckets
+            .iter()
+            .find(|b| b.region == region)
+            .unwrap_or_else(|| panic!("member {member} has no bucket in {region}"))
+            .name
+            .clone()
+    }
+
     /// An administrator of `account` (through the organization's access role).
     pub async fn admin(&self, account: &str) -> Session {
         Session::management(&self.stack.endpoint, &self.stack.management_account)
