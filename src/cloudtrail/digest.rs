@@ -145,6 +145,16 @@ impl PublicKey {
         })
     }
 
+    /// Hex SHA-256 of the key's DER SubjectPublicKeyInfo: a fingerprint anyone can compute
+    /// from the PEM (`openssl pkey -pubin -outform DER | sha256sum`).
+    pub fn spki_sha256(&self) -> String {
+        use rsa::pkcs8::EncodePublicKey as _;
+        match self.key.to_public_key_der() {
+            Ok(der) => hex::encode(Sha256::digest(der.as_bytes())),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Checks a hex SHA256withRSA signature over `message`.
     pub fn verify(&self, message: &[u8], signature_hex: &str) -> Result<(), SignatureError> {
         let signature = hex::decode(signature_hex).map_err(|_| SignatureError::NotHex)?;

@@ -112,6 +112,8 @@ impl Verifier {
                     kind: "Digest file",
                     location: self.location(&prev_key),
                     result: Verdict::Invalid("not found".to_owned()),
+                    key: prev_key.clone(),
+                    version: None,
                 }),
                 Link::HashDiffers if c.problem.is_none() => {
                     c.problem = Some(format!(

@@ -88,6 +88,10 @@ impl Verifier {
                 kind: "Manifest",
                 location,
                 result: verdict(&problem),
+                key: layout::manifest_key(n),
+                version: present
+                    .get(&n)
+                    .and_then(|k| index.current[k].version_id.clone()),
             });
         }
 
@@ -130,6 +134,8 @@ impl Verifier {
                         kind: "Archive object",
                         location: format!("{}?versionId={v}", self.location(&k)),
                         result: Verdict::Invalid(p),
+                        key: k,
+                        version: Some(v),
                     })
                 }
             })
@@ -189,6 +195,8 @@ impl Verifier {
                 kind: "Archive object",
                 location: format!("{}?versionId={version}", self.location(&v.key)),
                 result: Verdict::Invalid("no manifest lists this version".to_owned()),
+                key: v.key.clone(),
+                version: Some(version),
             });
         }
         if stale > 0 {
@@ -208,6 +216,8 @@ impl Verifier {
                     super::human(self.manifest_period),
                     super::human(self.allowance)
                 )),
+                key: layout::MANIFESTS.to_owned(),
+                version: None,
             });
         }
         if pending > 0 {
@@ -237,6 +247,8 @@ impl Verifier {
                 kind: "Archive object",
                 location: self.location(k),
                 result: Verdict::Invalid(super::hidden(marker)),
+                key: k.clone(),
+                version: cur.version_id.clone(),
             });
         }
         (tally, unlisted, bad_entries, entries)

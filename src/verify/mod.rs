@@ -41,13 +41,16 @@ use crate::cloudtrail::key::FileKind;
 use crate::manifest::Manifest;
 use crate::telemetry::panics::caught;
 
+pub mod coverage;
 mod decide;
 mod digests;
+pub mod html;
 pub mod keys;
 mod logs;
 mod manifests;
 mod read;
 
+use coverage::{CoverageTable, Marks, Outcome};
 use decide::{unlisted_log, Coverage, Unlisted};
 use keys::{CloudTrailKeys, KeyError};
 
@@ -107,6 +110,13 @@ pub struct Line {
     /// [`layout::printable`], so that none can end the line or start another.
     pub location: String,
     pub result: Verdict,
+    /// The archive key as S3 has it: what the coverage table and the report place the line by.
+    /// Not in the JSON, where `location` is its printable form.
+    #[serde(skip)]
+    pub key: String,
+    /// The version checked, where there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl Line {
@@ -199,6 +209,40 @@ pub struct Report {
     pub bad_entries: u64,
     pub lines: Vec<Line>,
     pub notes: Vec<Note>,
+    /// When the check was made (RFC 3339).
+    pub checked_at: String,
+    /// Per account, region and hour, the worst outcome found.
+    pub coverage: CoverageTable,
+    /// The keys the signatures were checked with.
+    pub keys: Vec<KeyUsed>,
+    /// trailvault's manifest chain as found (`None` when manifests were not checked).
+    pub manifest_chain: Option<ManifestChain>,
+}
+
+/// A public key a signature was checked with.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyUsed {
+    /// `cloudtrail` (a digest signing key) or `manifest` (trailvault's manifest signing key).
+    pub role: &'static str,
+    /// CloudTrail's fingerprint of the key; for the manifest key, the hex SHA-256 of its DER
+    /// SubjectPublicKeyInfo (`openssl pkey -pubin -outform DER | sha256sum`).
+    pub fingerprint: String,
+    /// Where CloudTrail's keys are per region: the region of the digests it signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// How many files it verified.
+    pub files: u64,
+}
+
+/// The manifest chain: how long it is, where its head is, how often a link is added.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestChain {
+    pub length: u64,
+    /// The newest manifest's archive key.
+    pub head: Option<String>,
+    /// When S3 stored the newest manifest (RFC 3339).
+    pub head_written: Option<String>,
+    pub period_secs: u64,
 }
 
 impl Report {
@@ -437,6 +481,8 @@ impl Verifier {
                 kind: "Digest file",
                 location: self.location(&c.file.archive_key),
                 result: verdict(&c.problem),
+                key: c.file.archive_key.clone(),
+                version: index.current[&c.file.archive_key].version_id.clone(),
             });
         }
         let missing_count = missing_digests.len() as u64;
@@ -464,6 +510,7 @@ impl Verifier {
                     _ => "Log file",
                 };
                 async move {
+                    let version = current.as_ref().and_then(|c| c.version_id.clone());
                     let result = match current {
                         None => Some("not found".to_owned()),
                         Some(cur) => {
@@ -479,6 +526,8 @@ impl Verifier {
                         kind,
                         location: this.location(&archive_key),
                         result: verdict(&result),
+                        version,
+                        key: archive_key,
                     }
                 }
             })
@@ -546,6 +595,8 @@ impl Verifier {
                 lines.push(Line {
                     kind: "Digest chain",
                     location: self.location(&chain_folder(head)),
+                    key: chain_folder(head),
+                    version: None,
                     result: Verdict::Invalid(format!(
                         "stale: its newest digest ends at {}, but log files of this account \
                          and region delivered up to {} are in the archive (allowance {}); the \
@@ -556,6 +607,33 @@ impl Verifier {
                         human(self.allowance)
                     )),
                 });
+            }
+        }
+
+        // The coverage table: digests over the period they cover, stale heads over the hours
+        // their digests are missing; every file with a line by its own hour, below.
+        let mut marks = Marks::default();
+        for c in &checked {
+            if let (None, Some(d)) = (&c.problem, &c.digest) {
+                if let (Some(start), Some(end)) = (
+                    parse_time(&d.digest_start_time),
+                    parse_time(&d.digest_end_time),
+                ) {
+                    marks.span(
+                        &c.file.account,
+                        &c.file.region,
+                        start,
+                        end,
+                        Outcome::Verified,
+                    );
+                }
+            }
+        }
+        for cov in coverage.values().filter(|c| c.stale) {
+            let head = cov.head.as_deref().and_then(|h| self.trail_file(h));
+            let latest = head.as_ref().and_then(|h| activity.get(&h.group));
+            if let (Some(head), Some(end), Some(latest)) = (head.as_ref(), cov.newest_end, latest) {
+                marks.span(&head.account, &head.region, end, *latest, Outcome::Missing);
             }
         }
 
@@ -579,13 +657,20 @@ impl Verifier {
                 (_, r) => r,
             };
             match result {
-                None => pending_logs += 1,
+                None => {
+                    pending_logs += 1;
+                    if let Some(at) = file.at {
+                        marks.hour(&file.account, &file.region, at, Outcome::Pending);
+                    }
+                }
                 Some(result) => {
                     log_tally.total += 1;
                     lines.push(Line {
                         kind: "Log file",
                         location: self.location(archive_key),
                         result,
+                        key: archive_key.clone(),
+                        version: index.current[archive_key].version_id.clone(),
                     });
                 }
             }
@@ -668,6 +753,8 @@ impl Verifier {
                 kind: "Insight file",
                 location: self.location(key),
                 result,
+                key: key.clone(),
+                version: cur.version_id.clone(),
             });
         }
 
@@ -708,6 +795,69 @@ impl Verifier {
             (rank(a.kind), &a.location, &a.result).cmp(&(rank(b.kind), &b.location, &b.result))
         });
         lines.dedup();
+        for l in &lines {
+            let Some(f) = self.trail_file(&l.key) else {
+                continue;
+            };
+            let Some(at) = f.at else { continue };
+            let outcome = match &l.result {
+                Verdict::Valid => Outcome::Verified,
+                Verdict::Unverified(_) => Outcome::Unverified,
+                Verdict::Invalid(why) => Outcome::of_invalid(why),
+            };
+            match f.kind {
+                // Named for its delivery, at the end of the hour it covers.
+                FileKind::Digest => {
+                    marks.span(&f.account, &f.region, at - DIGEST_CADENCE, at, outcome)
+                }
+                FileKind::Log | FileKind::Insight => marks.hour(&f.account, &f.region, at, outcome),
+            }
+        }
+        let mut keys: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for c in &checked {
+            if let Some(d) = &c.digest {
+                *keys
+                    .entry((
+                        d.digest_public_key_fingerprint.clone(),
+                        c.file.region.clone(),
+                    ))
+                    .or_default() += 1;
+            }
+        }
+        let mut keys: Vec<KeyUsed> = keys
+            .into_iter()
+            .map(|((fingerprint, region), files)| KeyUsed {
+                role: "cloudtrail",
+                fingerprint,
+                region: Some(region),
+                files,
+            })
+            .collect();
+        if let (Some(key), Some(tally)) = (&self.manifest_key, manifest_tally) {
+            keys.push(KeyUsed {
+                role: "manifest",
+                fingerprint: key.spki_sha256(),
+                region: None,
+                files: tally.total,
+            });
+        }
+        let manifest_chain = manifest_tally.map(|t| {
+            let head = index
+                .current
+                .keys()
+                .filter_map(|k| layout::manifest_sequence(k).map(|n| (n, k)))
+                .max();
+            let head_written = head
+                .and_then(|(_, k)| index.current[k].written)
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                .map(layout::rfc3339);
+            ManifestChain {
+                length: t.total,
+                head: head.map(|(_, k)| k.clone()),
+                head_written,
+                period_secs: self.manifest_period.whole_seconds().max(0) as u64,
+            }
+        });
         notes.sort_by(|a, b| (a.kind, &a.text).cmp(&(b.kind, &b.text)));
         let unverified = lines
             .iter()
@@ -729,6 +879,10 @@ impl Verifier {
             bad_entries,
             lines,
             notes,
+            checked_at: layout::rfc3339(self.now),
+            coverage: marks.table(scope.from, scope.to),
+            keys,
+            manifest_chain,
         })
     }
 
