@@ -10,6 +10,7 @@ use crate::commands::config_check::{self, CheckArgs};
 use crate::commands::healthcheck::{self, HealthcheckArgs};
 use crate::commands::hold::{self, HoldCommand};
 use crate::commands::manifest::{self, ManifestCommand};
+use crate::commands::report::{self, ReportCommand};
 use crate::commands::retention::{self, RetentionCommand};
 use crate::commands::run::{self, RunArgs};
 use crate::commands::source_cleanup::{self, CleanupArgs};
@@ -72,6 +73,9 @@ pub enum Command {
     /// The archive's signed manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Signed verification reports (`verify --report --sign`): check one offline.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Exit 0 when a running worker's /healthz answers 200 (for container health checks).
     Healthcheck(HealthcheckArgs),
 }
@@ -99,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args).await,
         Command::Backfill(args) => backfill::run(args).await,
         Command::Manifest(command) => manifest::run(command).await,
+        Command::Report(command) => report::run(command).await,
         Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

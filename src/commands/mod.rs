@@ -6,6 +6,7 @@ pub mod config_check;
 pub mod healthcheck;
 pub mod hold;
 pub mod manifest;
+pub mod report;
 pub mod retention;
 pub mod run;
 pub mod source_cleanup;

@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use crate::aws::Aws;
 use crate::cli::args::progress_bar;
 use crate::cli::args::{parse_until, parse_when, ConfigOption};
+use crate::commands::report::{self, Signer};
+use crate::verify::html;
 use crate::verify::keys::{self, CloudTrailKeys};
 use crate::verify::{Report, Scope, Status, Verifier};
 
@@ -45,6 +47,15 @@ pub struct VerifyArgs {
     /// duration such as `3h`, `90m` or `0s`.
     #[arg(long, value_name = "DURATION", default_value = "3h", value_parser = parse_duration)]
     pub allowance: std::time::Duration,
+    /// Also write the report as one self-contained HTML file (a summary, a coverage picture
+    /// per account, region and hour, the findings, the manifest chain); its SHA-256 is printed
+    /// on standard error.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Sign the report with this KMS key (id, ARN or alias; RSA, SIGN_VERIFY; never the
+    /// manifest signing key), into FILE.html.sig; `trailvault report check` checks it offline.
+    #[arg(long, value_name = "KEY", requires = "report")]
+    pub sign: Option<String>,
     /// Files read at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -115,6 +126,19 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         time::Duration::try_from(args.allowance).context("--allowance is too long")?;
     verifier.manifest_period = time::Duration::try_from(config.manifest.period)
         .context("manifest.period_secs is too long")?;
+    // A key that cannot sign fails now, not after the whole archive was read.
+    let signer = match &args.sign {
+        Some(key) => Some(
+            Signer::prepare(
+                &aws,
+                &config.archive.region,
+                key,
+                config.archive.signing_key.as_ref().map(|k| k.as_str()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let bar = progress_bar("files checked");
     let report = verifier.run(&scope, &|_| bar.inc(1)).await?;
     bar.finish_and_clear();
@@ -123,7 +147,54 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(&report);
     }
+    if let Some(path) = &args.report {
+        let context = html::Context {
+            command_line: command_line(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let page = html::render(&report, &context);
+        std::fs::write(path, &page)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        eprintln!(
+            "report: {} (SHA-256 {})",
+            path.display(),
+            report::sha256_hex(page.as_bytes())
+        );
+        if let Some(signer) = &signer {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sig = signer.sign(&name, page.as_bytes()).await?;
+            let sig_path = report::signature_path(path);
+            std::fs::write(&sig_path, serde_json::to_string_pretty(&sig)? + "\n")
+                .with_context(|| format!("cannot write the signature to {}", sig_path.display()))?;
+            eprintln!(
+                "signature: {} (key {}, public key SHA-256 {})",
+                sig_path.display(),
+                sig.key_arn,
+                sig.key_fingerprint
+            );
+        }
+    }
     Ok(ExitCode::from(report.status.exit_code()))
+}
+
+/// The command line as run, quoted where a word needs it, for the report.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `3h`, `90m`, `45s`, `0s` (or a bare number of seconds).
