@@ -50,6 +50,7 @@ fn open(html: &Path, name: &str) -> Value {
         repo.join("infra/browser/node_modules").is_dir() && Path::new("/usr/bin/chromium").exists(),
         "Chromium or playwright-core is missing: run infra/browser/setup (infra/test does)"
     );
+    std::fs::copy(html, artifacts().join(format!("{name}.html"))).unwrap();
     let screenshot = artifacts().join(format!("{name}.png"));
     let pdf = artifacts().join(format!("{name}.pdf"));
     let out = std::process::Command::new("node")

@@ -52,6 +52,10 @@ th{font-weight:600}
 .facts th{color:#555;font-weight:500;white-space:nowrap}
 .counts td,.counts th{border-bottom:1px solid #eee}
 .num{text-align:right;font-variant-numeric:tabular-nums}
+.cols{display:flex;gap:32px;align-items:flex-start}
+.cols>.facts{flex:1 1 auto}
+.cols>.facts td{word-break:break-all}
+.cols>#hours{flex:0 0 auto}
 code,.key{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
 .verdict{font-size:18px;font-weight:700;padding:10px 14px;border-radius:4px;color:#fff;margin:12px 0}
 .verdict.valid{background:var(--verified)}
@@ -72,7 +76,7 @@ code,.key{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;wor
 #coverage .worst{width:110px;font-size:12px}
 #coverage svg{display:block;width:100%;height:14px;background:var(--none)}
 #coverage thead svg{height:auto;background:none}
-.axis text{font-size:11px;fill:#555}
+.axis text{font-size:20px;fill:#555}
 .axis line{stroke:#999;stroke-width:1}
 .finding{margin:6px 0 10px;padding:6px 10px;border-left:4px solid #ccc;background:#fafafa}
 .finding.missing{border-color:var(--missing)}
@@ -122,9 +126,11 @@ pub fn render(report: &Report, context: &Context) -> String {
         at = esc(&report.checked_at),
         version = esc(&context.version),
     );
+    // What a reader needs first: the scope and the picture; then the findings; then the detail.
     summary(&mut h, report, context);
     coverage(&mut h, report);
     findings(&mut h, report);
+    checked(&mut h, report);
     manifest_chain(&mut h, report);
     legend(&mut h);
     h.push_str(
@@ -145,7 +151,7 @@ fn summary(h: &mut String, report: &Report, context: &Context) {
         (Some(from), Some(to)) => format!("{from} to {to} (UTC)"),
         _ => "nothing in the archive was in scope".to_owned(),
     };
-    h.push_str("<h2 id=\"summary\">Summary</h2>\n<table class=\"facts\">\n");
+    h.push_str("<h2 id=\"summary\">Summary</h2>\n<div class=\"cols\"><table class=\"facts\">\n");
     fact(h, "Archive", &report.archive);
     fact(h, "Period", &period);
     fact(
@@ -161,7 +167,24 @@ fn summary(h: &mut String, report: &Report, context: &Context) {
     fact(h, "Checked at", &report.checked_at);
     fact(h, "Command", &context.command_line);
     fact(h, "trailvault", &context.version);
-    h.push_str("</table>\n<h3>What was checked</h3>\n<table class=\"counts\">\n");
+    h.push_str(
+        "</table>\n<table class=\"counts\" id=\"hours\">\n<tr><th>Hours</th><th></th></tr>\n",
+    );
+    let hours = report.coverage.hours_by_outcome();
+    for o in Outcome::ALL {
+        let _ = writeln!(
+            h,
+            "<tr data-outcome=\"{n}\"><td><span class=\"sw {n}\"></span>{n}</td><td \
+             class=\"num\">{}</td></tr>",
+            hours.get(&o).copied().unwrap_or(0),
+            n = o.name(),
+        );
+    }
+    h.push_str("</table></div>\n");
+}
+
+fn checked(h: &mut String, report: &Report) {
+    h.push_str("<h2 id=\"checked\">What was checked</h2>\n<table class=\"counts\">\n");
     h.push_str("<tr><th>Files</th><th class=\"num\">valid</th><th class=\"num\">of</th></tr>\n");
     let mut tally = |name: &str, valid: u64, total: u64| {
         let _ = writeln!(
@@ -209,17 +232,6 @@ fn summary(h: &mut String, report: &Report, context: &Context) {
             );
         }
         None => fact(h, "Manifests", "not checked (no manifest key)"),
-    }
-    h.push_str("</table>\n<h3>Hours by outcome</h3>\n<table class=\"counts\" id=\"hours\">\n");
-    let hours = report.coverage.hours_by_outcome();
-    for o in Outcome::ALL {
-        let _ = writeln!(
-            h,
-            "<tr data-outcome=\"{n}\"><td><span class=\"sw {n}\"></span>{n}</td><td \
-             class=\"num\">{}</td></tr>",
-            hours.get(&o).copied().unwrap_or(0),
-            n = o.name(),
-        );
     }
     h.push_str("</table>\n<h3>Keys the signatures were checked with</h3>\n");
     if report.keys.is_empty() {
@@ -290,7 +302,7 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
         .find(|s| total_hours / s <= 12)
         .unwrap_or(24 * 365);
     let mut s = format!(
-        "<svg class=\"axis\" viewBox=\"0 0 {WIDTH} 18\" role=\"img\" aria-label=\"time axis\">"
+        "<svg class=\"axis\" viewBox=\"0 0 {WIDTH} 28\" role=\"img\" aria-label=\"time axis\">"
     );
     // Ticks at whole steps of UTC time.
     let first = from.unix_timestamp().div_euclid(3600);
@@ -304,10 +316,10 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
             format!("{:02}-{:02} {:02}h", u8::from(t.month()), t.day(), t.hour())
         };
         // The last label would run off the edge: a tick without one.
-        if x > WIDTH - 70.0 {
+        if x > WIDTH - 110.0 {
             let _ = write!(
                 s,
-                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"13\" y2=\"18\"></line>"
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"22\" y2=\"28\"></line>"
             );
             hh += step;
             continue;
@@ -315,8 +327,8 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
         let anchor = "start";
         let _ = write!(
             s,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"13\" y2=\"18\"></line><text x=\"{x:.1}\" \
-             y=\"11\" text-anchor=\"{anchor}\">{label}</text>"
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"22\" y2=\"28\"></line><text x=\"{x:.1}\" \
+             y=\"18\" text-anchor=\"{anchor}\">{label}</text>"
         );
         hh += step;
     }
