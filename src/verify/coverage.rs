@@ -159,17 +159,31 @@ impl Marks {
         self.span(account, region, at, at, outcome);
     }
 
-    /// The table, limited to `[from, to]` where they are given. Within each row's first and
-    /// last marked hour, unmarked hours are gaps.
-    pub fn table(self, from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> CoverageTable {
+    /// The table, limited to `[from, to]` where they are given, and never after `not_after`
+    /// (the time of the check: no CloudTrail file can be named later, and a planted one must
+    /// not stretch the picture to the year 2099). Within each row's first and last marked
+    /// hour, unmarked hours are gaps. Also returns how many marked hours were after
+    /// `not_after`.
+    pub fn table(
+        self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+        not_after: OffsetDateTime,
+    ) -> (CoverageTable, u64) {
         let lo = from.map(hour_of);
         let hi = to.map(hour_of);
+        let limit = hour_of(not_after);
+        let mut later = 0;
         let mut rows = Vec::new();
         let (mut first, mut last): (Option<Hour>, Option<Hour>) = (lo, hi);
         for ((account, region), hours) in self.by_row {
             let hours: BTreeMap<Hour, Outcome> = hours
                 .into_iter()
                 .filter(|(h, _)| lo.is_none_or(|lo| *h >= lo) && hi.is_none_or(|hi| *h <= hi))
+                .filter(|(h, _)| {
+                    later += u64::from(*h > limit);
+                    *h <= limit
+                })
                 .collect();
             let (Some(&start), Some(&end)) = (hours.keys().next(), hours.keys().next_back()) else {
                 continue;
@@ -202,11 +216,12 @@ impl Marks {
                 runs,
             });
         }
-        CoverageTable {
+        let table = CoverageTable {
             from: first.map(|h| layout::rfc3339(hour_start(h))),
             to: last.map(|h| layout::rfc3339(hour_start(h + 1))),
             rows,
-        }
+        };
+        (table, later)
     }
 }
 
@@ -244,7 +259,9 @@ mod tests {
             datetime!(2026-11-01 03:59 UTC),
             Outcome::Missing,
         );
-        let t = m.table(None, None);
+        m.hour(a, r, datetime!(2099-01-01 00:00 UTC), Outcome::Pending);
+        let (t, later) = m.table(None, None, datetime!(2026-12-01 00:00 UTC));
+        assert_eq!(later, 1, "the planted file of 2099 is left out");
         assert_eq!(t.from.as_deref(), Some("2026-11-01T00:00:00Z"));
         assert_eq!(t.to.as_deref(), Some("2026-11-01T07:00:00Z"));
         let runs = |i: usize| -> Vec<(String, u32, &'static str)> {
@@ -281,9 +298,10 @@ mod tests {
             datetime!(2026-11-03 00:00 UTC),
             Outcome::Verified,
         );
-        let t = m.table(
+        let (t, _) = m.table(
             Some(datetime!(2026-11-01 10:00 UTC)),
             Some(datetime!(2026-11-04 00:00 UTC)),
+            datetime!(2026-12-01 00:00 UTC),
         );
         assert_eq!(t.from.as_deref(), Some("2026-11-01T10:00:00Z"));
         assert_eq!(t.to.as_deref(), Some("2026-11-04T01:00:00Z"));
@@ -301,7 +319,7 @@ mod tests {
             datetime!(2100-01-01 00:00 UTC),
             Outcome::Tampered,
         );
-        let t = m.table(None, None);
+        let (t, _) = m.table(None, None, datetime!(2100-01-01 00:00 UTC));
         assert_eq!(t.rows[0].runs[0].hours, 24 * 366 + 1);
     }
 

@@ -300,7 +300,7 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
     let step = [1, 2, 3, 6, 12, 24, 48, 24 * 7, 24 * 14, 24 * 30, 24 * 91]
         .into_iter()
         .find(|s| total_hours / s <= 12)
-        .unwrap_or(24 * 365);
+        .unwrap_or((total_hours + 11) / 12);
     let mut s = format!(
         "<svg class=\"axis\" viewBox=\"0 0 {WIDTH} 28\" role=\"img\" aria-label=\"time axis\">"
     );

@@ -176,7 +176,7 @@ impl Serialize for Verdict {
 /// Something worth knowing that is not a verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Note {
-    /// `chain restart`, `gap`, `pending`, `not checked`, `conflict`, `insight`.
+    /// `chain restart`, `gap`, `pending`, `not checked`, `conflict`, `insight`, `future`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -858,6 +858,17 @@ impl Verifier {
                 period_secs: self.manifest_period.whole_seconds().max(0) as u64,
             }
         });
+        let (coverage, later) = marks.table(scope.from, scope.to, self.now + DIGEST_CADENCE);
+        if later > 0 {
+            notes.push(Note {
+                kind: "future",
+                text: format!(
+                    "{later} hour(s) of files named after the time of this check are left out of \
+                     the coverage table: CloudTrail cannot have named them; their files are in \
+                     the lines above, or counted as pending"
+                ),
+            });
+        }
         notes.sort_by(|a, b| (a.kind, &a.text).cmp(&(b.kind, &b.text)));
         let unverified = lines
             .iter()
@@ -880,7 +891,7 @@ impl Verifier {
             lines,
             notes,
             checked_at: layout::rfc3339(self.now),
-            coverage: marks.table(scope.from, scope.to),
+            coverage,
             keys,
             manifest_chain,
         })
