@@ -295,12 +295,13 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         .await
         .unwrap();
     let worker_role = format!("arn:aws:iam::{security}:role/trailvault-worker");
+    let auditor_role = format!("arn:aws:iam::{security}:role/trailvault-auditor");
     iam.put_user_policy()
         .user_name("trailvault-local")
         .policy_name("assume-the-worker-role")
         .policy_document(
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Action": "sts:AssumeRole", "Resource": worker_role}]})
+                "Action": "sts:AssumeRole", "Resource": [worker_role, auditor_role]}]})
             .to_string(),
         )
         .send()
@@ -412,7 +413,9 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         format!(
             "[profile local]\nregion = {HOME}\nendpoint_url = {endpoint}\n\n\
              [profile worker]\nregion = {HOME}\nendpoint_url = {endpoint}\n\
-             role_arn = {worker_role}\nsource_profile = local\nrole_session_name = trailvault\n"
+             role_arn = {worker_role}\nsource_profile = local\nrole_session_name = trailvault\n\n\
+             [profile auditor]\nregion = {HOME}\nendpoint_url = {endpoint}\n\
+             role_arn = {auditor_role}\nsource_profile = local\nrole_session_name = audit\n"
         ),
     )
     .unwrap();
@@ -425,7 +428,7 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         ),
     )
     .unwrap();
-    let trailvault = |args: &[&str]| {
+    let trailvault_as = |profile: &str, args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailvault"));
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
@@ -439,11 +442,12 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
                 "AWS_SHARED_CREDENTIALS_FILE",
                 work.path().join("credentials"),
             )
-            .env("AWS_PROFILE", "worker")
+            .env("AWS_PROFILE", profile)
             .env("TRAILVAULT_CONFIG", &config)
             .output()
             .unwrap()
     };
+    let trailvault = |args: &[&str]| trailvault_as("worker", args);
 
     // CloudTrail writes into each member bucket; S3 notifies the queue of the bucket's region.
     let queues: serde_json::Value = serde_json::from_slice(
@@ -522,6 +526,65 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         report.contains(&format!("{written} file(s) cannot be verified")),
         "{report}"
     );
+
+    // The auditor role, with IAM enforced, verifies and signs a report with its own key (and
+    // gets that key's public half), which is all it may write; the report checks offline.
+    let report_key = String::from_utf8(
+        run(terraform(&example).args(["output", "-raw", "report_signing_key_arn"])).stdout,
+    )
+    .unwrap();
+    assert!(report_key.starts_with("arn:aws:kms:"), "{report_key}");
+    let html = work.path().join("report.html");
+    let pem = work.path().join("report-key.pem");
+    emulator.enforce_iam();
+    let audit = trailvault_as(
+        "auditor",
+        &[
+            "verify",
+            "--public-keys",
+            work.path().to_str().unwrap(),
+            "--report",
+            html.to_str().unwrap(),
+            "--sign",
+            &report_key,
+        ],
+    );
+    let public = trailvault_as(
+        "auditor",
+        &[
+            "report",
+            "public-key",
+            "--key",
+            &report_key,
+            "--out",
+            pem.to_str().unwrap(),
+        ],
+    );
+    emulator.relax_iam();
+    assert_eq!(
+        audit.status.code(),
+        Some(3),
+        "{}\n{}\nthe emulator's log:\n{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr),
+        emulator.log_tail(40)
+    );
+    assert!(
+        public.status.success(),
+        "{}",
+        String::from_utf8_lossy(&public.stderr)
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_trailvault"))
+        .env_clear()
+        .args(["report", "check"])
+        .arg(&html)
+        .arg("--public-key")
+        .arg(&pem)
+        .output()
+        .unwrap();
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{checked}");
+    assert!(checked.contains(&report_key), "{checked}");
 
     // A second plan has nothing to do.
     let out = run(terraform(&example).args([

@@ -13,6 +13,11 @@ output "auditor_role_arn" {
   value       = module.archive.auditor_role_arn
 }
 
+output "report_signing_key_arn" {
+  description = "The auditors' key for signing verification reports: `trailvault verify --report FILE --sign KEY`."
+  value       = module.archive.report_signing_key_arn
+}
+
 output "queue_urls" {
   description = "The notification queues, by region."
   value = {

@@ -188,6 +188,54 @@ resource "aws_kms_alias" "signing" {
   target_key_id = aws_kms_key.signing.key_id
 }
 
+# The auditors' own signing key, for verification reports (`trailvault verify --report --sign`).
+# Never the manifest key: a report signature must not be able to stand in for a manifest's, and
+# the worker, which signs manifests, has no use of this one.
+data "aws_iam_policy_document" "report_signing_key" {
+  # checkov:skip=CKV_AWS_109:A key policy's Resource "*" is the key itself; the account administers it
+  # checkov:skip=CKV_AWS_111:A key policy's Resource "*" is the key itself; the account administers it
+  # checkov:skip=CKV_AWS_356:A key policy's Resource "*" is the key itself
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.root]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = aws_iam_role.auditor
+    content {
+      sid       = "AuditorsSignReports"
+      actions   = ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = [statement.value.arn]
+      }
+    }
+  }
+}
+
+resource "aws_kms_key" "report_signing" {
+  # checkov:skip=CKV_AWS_7:KMS does not rotate asymmetric keys; reports signed before a new key keep their .sig naming the old one
+  count                    = length(aws_iam_role.auditor)
+  description              = "trailvault archive: auditors sign verification reports (RSASSA_PKCS1_V1_5_SHA_256)"
+  key_usage                = "SIGN_VERIFY"
+  customer_master_key_spec = "RSA_2048"
+  deletion_window_in_days  = 30
+  policy                   = data.aws_iam_policy_document.report_signing_key.json
+  tags                     = var.tags
+}
+
+resource "aws_kms_alias" "report_signing" {
+  count         = length(aws_kms_key.report_signing)
+  name          = "alias/${var.name}-report-signing"
+  target_key_id = aws_kms_key.report_signing[0].key_id
+}
+
 # ---------------------------------------------------------------------------------------------
 # The archive bucket.
 
@@ -616,6 +664,7 @@ resource "aws_iam_role_policy" "worker" {
 }
 
 data "aws_iam_policy_document" "auditor" {
+  # checkov:skip=CKV_AWS_356:Only with var.emulator (off by default): the emulator matches KMS permissions against "*"
   statement {
     sid       = "ListArchive"
     actions   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"]
@@ -638,6 +687,24 @@ data "aws_iam_policy_document" "auditor" {
     sid       = "ManifestKey"
     actions   = ["kms:GetPublicKey", "kms:DescribeKey"]
     resources = [aws_kms_key.signing.arn]
+  }
+
+  dynamic "statement" {
+    for_each = aws_kms_key.report_signing
+    content {
+      sid       = "ReportKey"
+      actions   = ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"]
+      resources = [statement.value.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.emulator ? [1] : []
+    content {
+      sid       = "KeysInTheEmulator"
+      actions   = ["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"]
+      resources = ["*"]
+    }
   }
 
   statement {

@@ -38,6 +38,11 @@ output "auditor_role_arn" {
   value       = one(aws_iam_role.auditor[*].arn)
 }
 
+output "report_signing_key_arn" {
+  description = "The auditors' key for signing verification reports (`trailvault verify --report FILE --sign KEY`); null without auditors."
+  value       = one(aws_kms_key.report_signing[*].arn)
+}
+
 output "access_log_bucket" {
   description = "The bucket that receives the archive bucket's server access logs."
   value       = aws_s3_bucket.logs.id
