@@ -151,6 +151,11 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         let context = html::Context {
             command_line: command_line(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            account_names: config
+                .accounts
+                .iter()
+                .map(|a| (a.id.to_string(), a.name.clone()))
+                .collect(),
         };
         let page = html::render(&report, &context);
         std::fs::write(path, &page)

@@ -29,6 +29,9 @@ const WIDTH: f64 = 1000.0;
 /// A run narrower than this (in SVG units) is drawn this wide when it is not verified: one bad
 /// hour in a year must still be seen.
 const MIN_MARK: f64 = 2.5;
+/// With more runs than this the picture is drawn by the day (the worst hour of each day), so
+/// that the file stays a few MB whatever the archive holds; the JSON keeps every hour.
+const MAX_RUNS_BY_HOUR: usize = 20_000;
 
 /// What the report says about how it was made.
 #[derive(Debug, Clone)]
@@ -37,6 +40,8 @@ pub struct Context {
     pub command_line: String,
     /// trailvault's version.
     pub version: String,
+    /// Configured account names, by account id, shown beside the ids.
+    pub account_names: BTreeMap<String, String>,
 }
 
 const STYLE: &str = r#"
@@ -128,7 +133,7 @@ pub fn render(report: &Report, context: &Context) -> String {
     );
     // What a reader needs first: the scope and the picture; then the findings; then the detail.
     summary(&mut h, report, context);
-    coverage(&mut h, report);
+    coverage(&mut h, report, context);
     findings(&mut h, report);
     checked(&mut h, report);
     manifest_chain(&mut h, report);
@@ -154,10 +159,21 @@ fn summary(h: &mut String, report: &Report, context: &Context) {
     h.push_str("<h2 id=\"summary\">Summary</h2>\n<div class=\"cols\"><table class=\"facts\">\n");
     fact(h, "Archive", &report.archive);
     fact(h, "Period", &period);
+    let named: std::collections::BTreeSet<String> = accounts
+        .iter()
+        .map(|a| match context.account_names.get(*a) {
+            Some(name) => format!("{a} ({name})"),
+            None => (*a).to_owned(),
+        })
+        .collect();
     fact(
         h,
         "Accounts",
-        &format!("{}: {}", accounts.len(), join(&accounts)),
+        &format!(
+            "{}: {}",
+            accounts.len(),
+            join(&named.iter().map(String::as_str).collect())
+        ),
     );
     fact(
         h,
@@ -259,7 +275,7 @@ fn checked(h: &mut String, report: &Report) {
     }
 }
 
-fn coverage(h: &mut String, report: &Report) {
+fn coverage(h: &mut String, report: &Report, context: &Context) {
     let table = &report.coverage;
     h.push_str("<h2 id=\"coverage-title\">Coverage</h2>\n");
     let (Some(from), Some(to)) = (
@@ -270,27 +286,47 @@ fn coverage(h: &mut String, report: &Report) {
         return;
     };
     let total_hours = ((to - from).whole_hours()).max(1);
-    let by = if total_hours > 24 * 14 { "day" } else { "hour" };
+    let runs: usize = table.rows.iter().map(|r| r.runs.len()).sum();
+    let by_day = runs > MAX_RUNS_BY_HOUR;
+    let drawn = if by_day {
+        format!(
+            "drawn by the day: each day shows its worst hour ({runs} runs of hours are too many \
+             to draw; the JSON output has every hour)"
+        )
+    } else {
+        "drawn by the hour".to_owned()
+    };
     let _ = writeln!(
         h,
-        "<p>Each account and region, {total_hours} hours from {} to {} (UTC), drawn by the \
-         {by}. Each hour shows the worst of what was found for it (tampered or missing, then \
-         gap, unverified, pending, verified); hover a mark for its hours. Grey: nothing in the \
-         archive for that account and region then.</p>",
+        "<p>Each account and region, {total_hours} hours from {} to {} (UTC), {drawn}. Each hour \
+         shows the worst of what was found for it (tampered or missing, then gap, unverified, \
+         pending, verified); hover a mark for its hours. Grey: nothing in the archive for that \
+         account and region then.</p>",
         esc(table.from.as_deref().unwrap_or_default()),
         esc(table.to.as_deref().unwrap_or_default()),
     );
     let _ = writeln!(
         h,
-        "<table id=\"coverage\" data-from=\"{}\" data-to=\"{}\">\n<thead><tr><th \
+        "<table id=\"coverage\" data-resolution=\"{}\" data-from=\"{}\" data-to=\"{}\">\n<thead><tr><th \
          class=\"acct\">Account</th><th class=\"reg\">Region</th><th \
          class=\"worst\">Worst</th><th>{}</th></tr></thead><tbody>",
+        if by_day { "day" } else { "hour" },
         esc(table.from.as_deref().unwrap_or_default()),
         esc(table.to.as_deref().unwrap_or_default()),
         axis(from, total_hours),
     );
     for row in &table.rows {
-        coverage_row(h, row, from, total_hours);
+        let name = context.account_names.get(&row.account).map(String::as_str);
+        if by_day {
+            let daily = CoverageRow {
+                account: row.account.clone(),
+                region: row.region.clone(),
+                runs: daily(&row.runs, from, to),
+            };
+            coverage_row(h, &daily, name, from, total_hours, false);
+        } else {
+            coverage_row(h, row, name, from, total_hours, true);
+        }
     }
     h.push_str("</tbody></table>\n");
 }
@@ -336,7 +372,60 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
     s
 }
 
-fn coverage_row(h: &mut String, row: &CoverageRow, from: OffsetDateTime, total_hours: i64) {
+/// Runs of whole days (clipped to `[from, to)`), each day the worst of its hours.
+fn daily(
+    runs: &[super::coverage::Run],
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Vec<super::coverage::Run> {
+    let day_of = |t: OffsetDateTime| t.unix_timestamp().div_euclid(86_400);
+    let mut days: BTreeMap<i64, Outcome> = BTreeMap::new();
+    for run in runs {
+        let Some(start) = parse(&run.from) else {
+            continue;
+        };
+        let end = start + time::Duration::hours(i64::from(run.hours)) - time::Duration::SECOND;
+        for d in day_of(start)..=day_of(end) {
+            let e = days.entry(d).or_insert(run.outcome);
+            *e = (*e).max(run.outcome);
+        }
+    }
+    let at = |d: i64| OffsetDateTime::from_unix_timestamp(d * 86_400).unwrap_or(from);
+    let mut out: Vec<super::coverage::Run> = Vec::new();
+    let mut current: Option<(i64, i64, Outcome)> = None;
+    let mut flush = |(first, last, outcome): (i64, i64, Outcome)| {
+        let start = at(first).max(from);
+        let end = at(last + 1).min(to);
+        out.push(super::coverage::Run {
+            from: layout::rfc3339(start),
+            hours: (end - start).whole_hours().max(1) as u32,
+            outcome,
+        });
+    };
+    for (d, o) in days {
+        current = match current {
+            Some((first, last, outcome)) if outcome == o && last + 1 == d => Some((first, d, o)),
+            Some(c) => {
+                flush(c);
+                Some((d, d, o))
+            }
+            None => Some((d, d, o)),
+        };
+    }
+    if let Some(c) = current {
+        flush(c);
+    }
+    out
+}
+
+fn coverage_row(
+    h: &mut String,
+    row: &CoverageRow,
+    name: Option<&str>,
+    from: OffsetDateTime,
+    total_hours: i64,
+    titles: bool,
+) {
     let worst = row
         .runs
         .iter()
@@ -355,7 +444,7 @@ fn coverage_row(h: &mut String, row: &CoverageRow, from: OffsetDateTime, total_h
         .join(", ");
     let _ = write!(
         h,
-        "<tr data-account=\"{a}\" data-region=\"{r}\"><td class=\"acct\"><code>{a}</code></td>\
+        "<tr data-account=\"{a}\" data-region=\"{r}\"><td class=\"acct\" title=\"{n}\"><code>{a}</code></td>\
          <td class=\"reg\">{r}</td><td class=\"worst\" title=\"{summary}\"><span class=\"sw \
          {w}\"></span>{w}</td><td><svg viewBox=\"0 0 {WIDTH} 10\" preserveAspectRatio=\"none\" \
          role=\"img\" aria-label=\"{a} {r}: {summary}\">",
@@ -363,6 +452,7 @@ fn coverage_row(h: &mut String, row: &CoverageRow, from: OffsetDateTime, total_h
         r = esc(&layout::printable(&row.region)),
         w = worst.name(),
         summary = esc(&summary),
+        n = esc(&layout::printable(name.unwrap_or(""))),
     );
     // In time order, as the JSON lists them; then, drawn over everything, a wider mark for each
     // bad run too narrow to see: one bad hour in a year must still show.
@@ -381,13 +471,23 @@ fn coverage_row(h: &mut String, row: &CoverageRow, from: OffsetDateTime, total_h
         let _ = write!(
             h,
             "<rect class=\"o-{o}\" data-outcome=\"{o}\" data-from=\"{f}\" data-hours=\"{n}\" \
-             x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"10\"><title>{f} to {e}: {n} h \
-             {o}</title></rect>",
+             x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"10\">",
             o = run.outcome.name(),
             f = esc(&run.from),
             n = run.hours,
-            e = esc(&layout::rfc3339(end)),
         );
+        // A tooltip per mark, while there are few enough marks for it not to weigh.
+        if titles {
+            let _ = write!(
+                h,
+                "<title>{f} to {e}: {n} h {o}</title>",
+                o = run.outcome.name(),
+                f = esc(&run.from),
+                n = run.hours,
+                e = esc(&layout::rfc3339(end)),
+            );
+        }
+        h.push_str("</rect>");
     }
     narrow.sort_by_key(|(o, _)| *o);
     for (outcome, x) in narrow {
@@ -697,15 +797,76 @@ mod tests {
             &Context {
                 command_line: "trailvault verify --report <x>".to_owned(),
                 version: "0.1.0".to_owned(),
+                account_names: BTreeMap::from([("<b>".to_owned(), "<i>name</i>".to_owned())]),
             },
         );
         assert!(!html.contains("<script"), "a script tag got through");
-        assert!(!html.contains("<b>"));
+        assert!(!html.contains("<b>") && !html.contains("<i>"));
         assert!(!html.contains("onload=\"x"));
         assert!(!html.contains('\u{1b}') && !html.contains('\u{202e}'));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
         assert!(html.contains("v&quot;&lt;1&gt;"));
         assert!(html.contains("trailvault verify --report &lt;x&gt;"));
+    }
+
+    #[test]
+    fn a_day_shows_its_worst_hour_clipped_to_the_period() {
+        let run = |from: &str, hours: u32, outcome: Outcome| Run {
+            from: from.to_owned(),
+            hours,
+            outcome,
+        };
+        let runs = vec![
+            run("2026-11-01T06:00:00Z", 30, Outcome::Verified),
+            run("2026-11-02T12:00:00Z", 1, Outcome::Gap),
+            run("2026-11-02T13:00:00Z", 40, Outcome::Verified),
+            run("2026-11-04T05:00:00Z", 1, Outcome::Tampered),
+        ];
+        let from = parse("2026-11-01T06:00:00Z").unwrap();
+        let to = parse("2026-11-04T06:00:00Z").unwrap();
+        assert_eq!(
+            daily(&runs, from, to),
+            vec![
+                run("2026-11-01T06:00:00Z", 18, Outcome::Verified),
+                run("2026-11-02T00:00:00Z", 24, Outcome::Gap),
+                run("2026-11-03T00:00:00Z", 24, Outcome::Verified),
+                run("2026-11-04T00:00:00Z", 6, Outcome::Tampered),
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_runs_are_drawn_by_the_day_and_the_file_stays_small() {
+        // 200 account-regions whose every hour of a month differs from the one before.
+        let mut r = report("k");
+        r.coverage.from = Some("2026-11-01T00:00:00Z".to_owned());
+        r.coverage.to = Some("2026-12-01T00:00:00Z".to_owned());
+        let start = parse("2026-11-01T00:00:00Z").unwrap();
+        r.coverage.rows = (0..200)
+            .map(|i| CoverageRow {
+                account: format!("{:012}", i),
+                region: "eu-west-1".to_owned(),
+                runs: (0..720)
+                    .map(|h| Run {
+                        from: layout::rfc3339(start + time::Duration::hours(h)),
+                        hours: 1,
+                        outcome: Outcome::ALL[(h % 6) as usize],
+                    })
+                    .collect(),
+            })
+            .collect();
+        let html = render(
+            &r,
+            &Context {
+                command_line: String::new(),
+                version: "0.1.0".to_owned(),
+                account_names: BTreeMap::new(),
+            },
+        );
+        assert!(html.contains("data-resolution=\"day\""));
+        // Each row is one run of 30 tampered days.
+        assert_eq!(html.matches("data-hours=\"720\"").count(), 200);
+        assert!(html.len() < 1_000_000, "{} bytes", html.len());
     }
 
     #[test]
@@ -715,6 +876,7 @@ mod tests {
             &Context {
                 command_line: String::new(),
                 version: "0.1.0".to_owned(),
+                account_names: BTreeMap::new(),
             },
         );
         let hash =
