@@ -15,6 +15,7 @@
 //! - [`cloudtrail`]: CloudTrail's key layout, digest format and signatures;
 //! - [`commands`]: one module per subcommand; [`cli`] declares them.
 
+pub mod alerts;
 pub mod archive;
 pub mod aws;
 pub mod cli;
