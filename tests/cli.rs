@@ -307,3 +307,110 @@ async fn connect_reaches_every_resource_as_the_worker_and_names_what_fails() {
     );
     assert!(stderr.contains("2 of 12 checks failed."), "{stderr}");
 }
+
+/// A CloudTrail log file, gzipped, with these records.
+fn log_file(dir: &Path, name: &str, records: serde_json::Value) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let path = dir.join(name);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(
+        serde_json::json!({ "Records": records })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn alerts_test_shows_which_records_each_rule_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = log_file(
+        dir.path(),
+        "a.json.gz",
+        serde_json::json!([
+            {"eventID": "e1", "eventName": "ConsoleLogin", "userIdentity": {"type": "IAMUser"},
+             "responseElements": {"ConsoleLogin": "Success"},
+             "additionalEventData": {"MFAUsed": "No"}, "eventType": "AwsConsoleSignIn"},
+            {"eventID": "e2", "eventName": "ConsoleLogin", "userIdentity": {"type": "IAMUser"},
+             "responseElements": {"ConsoleLogin": "Success"},
+             "additionalEventData": {"MFAUsed": "Yes"}, "eventType": "AwsConsoleSignIn"},
+            {"eventID": "e3", "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com",
+             "userIdentity": {"type": "Root"}, "eventType": "AwsApiCall"},
+            {"eventID": "e4", "eventName": "DescribeInstances", "userIdentity": {"type": "IAMUser"}}
+        ]),
+    );
+    let shown = file.display().to_string();
+    let (out, stdout, stderr) = run(trailvault().args(["alerts", "test"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{shown}\te1\tconsole-signin-without-mfa\tConsoleLogin\n\
+             {shown}\te3\troot-account-usage\tStopLogging\n\
+             {shown}\te3\tcloudtrail-configuration-changes\tStopLogging\n"
+        )
+    );
+
+    // One rule, as JSON; a custom pattern; nothing matched is exit 1.
+    let (out, stdout, _) = run(trailvault()
+        .args([
+            "alerts",
+            "test",
+            "--rule",
+            "root-account-usage",
+            "--format",
+            "json",
+        ])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(0));
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"file": shown, "eventID": "e3", "rule": "root-account-usage",
+                           "severity": "critical", "eventName": "StopLogging"})
+    );
+    let (out, stdout, _) = run(trailvault()
+        .args(["alerts", "test", "--pattern", "{ $.eventName = Describe* }"])
+        .arg(&file));
+    assert_eq!(
+        (out.status.code(), stdout),
+        (
+            Some(0),
+            format!("{shown}\te4\tpattern\tDescribeInstances\n")
+        )
+    );
+    let (out, stdout, _) = run(trailvault()
+        .args(["alerts", "test", "--pattern", "{ $.eventName = Nothing }"])
+        .arg(&file));
+    assert_eq!((out.status.code(), stdout.as_str()), (Some(1), ""));
+
+    // A bad pattern says where and what was expected; an unknown rule lists the rules.
+    let (out, _, stderr) = run(trailvault()
+        .args(["alerts", "test", "--pattern", "{ $.eventName == \"x\" }"])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "--pattern is not a filter pattern: column 15: found `==`: the operator is a single \
+             `=`\n{ $.eventName == \"x\" }\n              ^ found `==`"
+        ),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(trailvault()
+        .args(["alerts", "test", "--rule", "nope"])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("--rule nope: no such rule; the rules are: unauthorized-api-calls, "),
+        "{stderr}"
+    );
+    let not_cloudtrail = write(dir.path(), "x.json", "{\"records\": []}");
+    let (out, _, stderr) = run(trailvault().args(["alerts", "test"]).arg(&not_cloudtrail));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("not a CloudTrail log file (a JSON object with a \"Records\" array)"),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::alerts::{self, AlertsCommand};
 use crate::commands::backfill::{self, BackfillArgs};
 use crate::commands::config_check::{self, CheckArgs};
 use crate::commands::healthcheck::{self, HealthcheckArgs};
@@ -76,6 +77,10 @@ pub enum Command {
     /// Signed verification reports (`verify --report --sign`): check one offline.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Alert rules (CloudWatch Logs filter patterns, the CIS monitoring set): list them, try
+    /// them on local CloudTrail files.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Exit 0 when a running worker's /healthz answers 200 (for container health checks).
     Healthcheck(HealthcheckArgs),
 }
@@ -104,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => backfill::run(args).await,
         Command::Manifest(command) => manifest::run(command).await,
         Command::Report(command) => report::run(command).await,
+        Command::Alerts(command) => alerts::run(command).await,
         Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command, each with its own arguments and `run`; the command line
 //! (`cli`) declares and dispatches them.
 
+pub mod alerts;
 pub mod backfill;
 pub mod config_check;
 pub mod healthcheck;
