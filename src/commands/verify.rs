@@ -187,7 +187,9 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// The command line as run, quoted where a word needs it, for the report.
 fn command_line() -> String {
-    std::env::args()
+    // Lossy: a path that is not UTF-8 must not fail the report after the whole check ran.
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
         .map(|a| {
             if !a.is_empty()
                 && a.chars()

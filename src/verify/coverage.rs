@@ -159,56 +159,68 @@ impl Marks {
         self.span(account, region, at, at, outcome);
     }
 
-    /// The table, limited to `[from, to]` where they are given, and never after `not_after`
-    /// (the time of the check: no CloudTrail file can be named later, and a planted one must
-    /// not stretch the picture to the year 2099). Within each row's first and last marked
-    /// hour, unmarked hours are gaps. Also returns how many marked hours were after
-    /// `not_after`.
+    /// The table, limited to `[from, to]` where they are given, never before CloudTrail
+    /// existed and never after `not_after` (the time of the check): no CloudTrail file can be
+    /// named outside those, and a planted one must not stretch the picture to the year 1 or
+    /// 2099. Within each row's first and last marked hour, unmarked hours are gaps. Also says
+    /// how many marked hours were left out on either side.
     pub fn table(
         self,
         from: Option<OffsetDateTime>,
         to: Option<OffsetDateTime>,
         not_after: OffsetDateTime,
-    ) -> (CoverageTable, u64) {
-        let lo = from.map(hour_of);
-        let hi = to.map(hour_of);
-        let limit = hour_of(not_after);
-        let mut later = 0;
+    ) -> (CoverageTable, Outside) {
+        let floor = hour_of(CLOUDTRAIL_LAUNCH);
+        let limit = hour_of(not_after).max(floor);
+        let lo = from.map_or(floor, hour_of).clamp(floor, limit);
+        let hi = to.map_or(limit, hour_of).clamp(lo, limit);
+        let mut outside = Outside::default();
         let mut rows = Vec::new();
-        let (mut first, mut last): (Option<Hour>, Option<Hour>) = (lo, hi);
+        let (mut first, mut last): (Option<Hour>, Option<Hour>) =
+            (from.is_some().then_some(lo), to.is_some().then_some(hi));
         for ((account, region), hours) in self.by_row {
-            let hours: BTreeMap<Hour, Outcome> = hours
-                .into_iter()
-                .filter(|(h, _)| lo.is_none_or(|lo| *h >= lo) && hi.is_none_or(|hi| *h <= hi))
-                .filter(|(h, _)| {
-                    later += u64::from(*h > limit);
-                    *h <= limit
-                })
-                .collect();
-            let (Some(&start), Some(&end)) = (hours.keys().next(), hours.keys().next_back()) else {
+            let mut runs: Vec<Run> = Vec::new();
+            // (first hour, hours, outcome) of the run being built, and the last hour seen.
+            let mut current: Option<(Hour, u32, Outcome)> = None;
+            let mut previous: Option<Hour> = None;
+            let mut push =
+                |runs: &mut Vec<Run>, at: Hour, outcome: Outcome, n: u32| match &mut current {
+                    Some((_, len, o)) if *o == outcome => *len += n,
+                    _ => {
+                        if let Some((start, len, o)) = current.take() {
+                            runs.push(run(start, len, o));
+                        }
+                        current = Some((at, n, outcome));
+                    }
+                };
+            for (h, outcome) in hours {
+                if h < floor || (from.is_some() && h < lo) {
+                    outside.earlier += u64::from(h < floor);
+                    continue;
+                }
+                if h > limit || h > hi {
+                    outside.later += u64::from(h > limit);
+                    continue;
+                }
+                // Unmarked hours between two marked ones: a gap, however long.
+                if let Some(p) = previous.filter(|p| h > p + 1) {
+                    push(&mut runs, p + 1, Outcome::Gap, (h - p - 1) as u32);
+                }
+                push(&mut runs, h, outcome, 1);
+                previous = Some(h);
+            }
+            if let Some((start, len, o)) = current {
+                runs.push(run(start, len, o));
+            }
+            let (Some(start), Some(end)) = (runs.first().map(|r| r.from.clone()), previous) else {
                 continue;
             };
-            if lo.is_none() {
+            let start = parse_hour(&start);
+            if from.is_none() {
                 first = Some(first.map_or(start, |f| f.min(start)));
             }
-            if hi.is_none() {
+            if to.is_none() {
                 last = Some(last.map_or(end, |l| l.max(end)));
-            }
-            let mut runs: Vec<Run> = Vec::new();
-            let mut current: Option<(Hour, u32, Outcome)> = None;
-            for h in start..=end {
-                let outcome = hours.get(&h).copied().unwrap_or(Outcome::Gap);
-                current = match current {
-                    Some((at, n, o)) if o == outcome => Some((at, n + 1, o)),
-                    Some((at, n, o)) => {
-                        runs.push(run(at, n, o));
-                        Some((h, 1, outcome))
-                    }
-                    None => Some((h, 1, outcome)),
-                };
-            }
-            if let Some((at, n, o)) = current {
-                runs.push(run(at, n, o));
             }
             rows.push(CoverageRow {
                 account,
@@ -221,8 +233,24 @@ impl Marks {
             to: last.map(|h| layout::rfc3339(hour_start(h + 1))),
             rows,
         };
-        (table, later)
+        (table, outside)
     }
+}
+
+/// Marked hours the table leaves out: before CloudTrail existed, or after the check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Outside {
+    pub earlier: u64,
+    pub later: u64,
+}
+
+/// CloudTrail was launched in November 2013: no file of its is named earlier.
+const CLOUDTRAIL_LAUNCH: OffsetDateTime = time::macros::datetime!(2013-11-01 00:00 UTC);
+
+fn parse_hour(s: &str) -> Hour {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(hour_of)
+        .unwrap_or_default()
 }
 
 fn run(at: Hour, hours: u32, outcome: Outcome) -> Run {
@@ -260,8 +288,8 @@ mod tests {
             Outcome::Missing,
         );
         m.hour(a, r, datetime!(2099-01-01 00:00 UTC), Outcome::Pending);
-        let (t, later) = m.table(None, None, datetime!(2026-12-01 00:00 UTC));
-        assert_eq!(later, 1, "the planted file of 2099 is left out");
+        let (t, outside) = m.table(None, None, datetime!(2026-12-01 00:00 UTC));
+        assert_eq!(outside.later, 1, "the planted file of 2099 is left out");
         assert_eq!(t.from.as_deref(), Some("2026-11-01T00:00:00Z"));
         assert_eq!(t.to.as_deref(), Some("2026-11-01T07:00:00Z"));
         let runs = |i: usize| -> Vec<(String, u32, &'static str)> {
@@ -315,12 +343,51 @@ mod tests {
         m.span(
             "111122223333",
             "eu-west-1",
-            datetime!(2000-01-01 00:00 UTC),
+            datetime!(2014-01-01 00:00 UTC),
             datetime!(2100-01-01 00:00 UTC),
             Outcome::Tampered,
         );
         let (t, _) = m.table(None, None, datetime!(2100-01-01 00:00 UTC));
         assert_eq!(t.rows[0].runs[0].hours, 24 * 366 + 1);
+    }
+
+    #[test]
+    fn files_named_before_cloudtrail_or_after_the_check_are_left_out_without_a_panic() {
+        let mut m = Marks::default();
+        let (a, r) = ("111122223333", "eu-west-1");
+        // Year 0 and year 1 (a planted name), the year 9999, and one real hour.
+        m.hour(a, r, datetime!(0000-01-01 00:30 UTC), Outcome::Tampered);
+        m.span(
+            a,
+            r,
+            datetime!(0000-01-01 00:00 UTC) - time::Duration::hours(1),
+            datetime!(0000-01-01 00:00 UTC),
+            Outcome::Missing,
+        );
+        m.hour(a, r, datetime!(0001-06-01 00:00 UTC), Outcome::Unverified);
+        m.hour(a, r, datetime!(9999-12-31 23:00 UTC), Outcome::Pending);
+        m.hour(a, r, datetime!(2026-11-01 05:10 UTC), Outcome::Verified);
+        let now = datetime!(2026-12-01 00:00 UTC);
+        let (t, outside) = m.table(None, None, now);
+        assert_eq!(
+            outside,
+            Outside {
+                earlier: 3,
+                later: 1
+            }
+        );
+        assert_eq!(t.from.as_deref(), Some("2026-11-01T05:00:00Z"));
+        assert_eq!(t.to.as_deref(), Some("2026-11-01T06:00:00Z"));
+        // A scope past the check, or before CloudTrail, is clamped too.
+        let mut m = Marks::default();
+        m.hour(a, r, datetime!(2026-11-01 05:10 UTC), Outcome::Verified);
+        let (t, _) = m.table(
+            Some(datetime!(0001-01-01 00:00 UTC)),
+            Some(datetime!(9999-12-31 00:00 UTC)),
+            now,
+        );
+        assert_eq!(t.from.as_deref(), Some("2013-11-01T00:00:00Z"));
+        assert_eq!(t.to.as_deref(), Some("2026-12-01T01:00:00Z"));
     }
 
     #[test]

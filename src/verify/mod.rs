@@ -176,7 +176,7 @@ impl Serialize for Verdict {
 /// Something worth knowing that is not a verdict on one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Note {
-    /// `chain restart`, `gap`, `pending`, `not checked`, `conflict`, `insight`, `future`.
+    /// `chain restart`, `gap`, `pending`, `not checked`, `conflict`, `insight`, `outside`.
     pub kind: &'static str,
     pub text: String,
 }
@@ -230,7 +230,7 @@ pub struct KeyUsed {
     /// Where CloudTrail's keys are per region: the region of the digests it signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// How many files it verified.
+    /// How many valid files it verified (digests, or manifests).
     pub files: u64,
 }
 
@@ -806,7 +806,11 @@ impl Verifier {
                 Verdict::Invalid(why) => Outcome::of_invalid(why),
             };
             match f.kind {
-                // Named for its delivery, at the end of the hour it covers.
+                // A valid digest marked the period it names, above; its name is its delivery,
+                // minutes after that period, so it would mark the wrong hours.
+                FileKind::Digest if outcome == Outcome::Verified => {}
+                // A wrong or missing one: the hour before its delivery, as near as its name
+                // says.
                 FileKind::Digest => {
                     marks.span(&f.account, &f.region, at - DIGEST_CADENCE, at, outcome)
                 }
@@ -814,11 +818,12 @@ impl Verifier {
             }
         }
         let mut keys: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for c in &checked {
+        // Only keys that verified something: a planted digest names whatever it likes.
+        for c in checked.iter().filter(|c| c.problem.is_none()) {
             if let Some(d) = &c.digest {
                 *keys
                     .entry((
-                        d.digest_public_key_fingerprint.clone(),
+                        layout::printable(&d.digest_public_key_fingerprint).into_owned(),
                         c.file.region.clone(),
                     ))
                     .or_default() += 1;
@@ -838,7 +843,7 @@ impl Verifier {
                 role: "manifest",
                 fingerprint: key.spki_sha256(),
                 region: None,
-                files: tally.total,
+                files: tally.valid,
             });
         }
         let manifest_chain = manifest_tally.map(|t| {
@@ -858,14 +863,26 @@ impl Verifier {
                 period_secs: self.manifest_period.whole_seconds().max(0) as u64,
             }
         });
-        let (coverage, later) = marks.table(scope.from, scope.to, self.now + DIGEST_CADENCE);
-        if later > 0 {
+        let (coverage, outside) = marks.table(scope.from, scope.to, self.now + DIGEST_CADENCE);
+        if outside.later > 0 {
             notes.push(Note {
-                kind: "future",
+                kind: "outside",
                 text: format!(
-                    "{later} hour(s) of files named after the time of this check are left out of \
+                    "{} hour(s) of files named after the time of this check are left out of \
                      the coverage table: CloudTrail cannot have named them; their files are in \
-                     the lines above, or counted as pending"
+                     the lines above, or counted as pending",
+                    outside.later
+                ),
+            });
+        }
+        if outside.earlier > 0 {
+            notes.push(Note {
+                kind: "outside",
+                text: format!(
+                    "{} hour(s) of files named before CloudTrail existed (November 2013) are \
+                     left out of the coverage table: CloudTrail cannot have named them; their \
+                     files are in the lines above",
+                    outside.earlier
                 ),
             });
         }
