@@ -404,6 +404,40 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
         "{stdout}"
     );
 
+    // Changed, with the signature file changed to match: the signature says otherwise. Nor
+    // can a claim of the signature file be changed (here, when it was signed).
+    let forged_sig = dir.path().join("forged.sig");
+    let mut forged: Value = sig.clone();
+    forged["report_sha256"] = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)).into();
+    std::fs::write(&forged_sig, forged.to_string()).unwrap();
+    let check_with = |report: &Path, sig: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailvault"))
+            .env_clear()
+            .args(["report", "check"])
+            .arg(report)
+            .arg("--signature")
+            .arg(sig)
+            .arg("--public-key")
+            .arg(&pem)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = check_with(&changed, &forged_sig);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("the signature does not match what the signature file says"),
+        "{stdout}"
+    );
+    let mut backdated: Value = sig.clone();
+    backdated["signed_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&forged_sig, backdated.to_string()).unwrap();
+    let (code, stdout) = check_with(&html, &forged_sig);
+    assert_eq!(code, 1, "{stdout}");
+
     // Another key (the manifest signing key's public half) does not vouch for it.
     let manifest_pem = dir.path().join("manifest.pem");
     let (code, _, stderr) = run(&[
@@ -416,7 +450,8 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
     let (code, stdout, _) = check(&html, &manifest_pem);
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains("signature verification failed: the key in"),
+        stdout.contains("signature verification failed: the key in")
+            && stdout.contains("is not the key the signature file names"),
         "{stdout}"
     );
 

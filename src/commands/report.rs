@@ -1,10 +1,12 @@
 //! Signed reports: `trailvault verify --report FILE.html --sign KEY` signs the report with a KMS
 //! key of its own, and `trailvault report check` checks a report against its signature offline.
 //!
-//! The signature is over a short message that names what it is, not over the report's bytes
-//! alone: `trailvault-report-signature/1\nsha256:<hex of the file>\n`. A manifest's string to
-//! sign never starts like that, so even a key misused for both could not make a report
-//! signature stand in for a manifest's; and `--sign` refuses the manifest signing key anyway.
+//! The signature is over a short message that names what it is and everything the signature
+//! file claims (the report's name and SHA-256, the key, when), not over the report's bytes
+//! alone: see [`message`]. Nothing in the `.sig` file is shown as signed unless it is. A
+//! manifest's string to sign never starts like that, so even a key misused for both could not
+//! make a report signature stand in for a manifest's; and `--sign` refuses the manifest signing
+//! key anyway (by its public key, so an alias or a replica is refused too).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,9 +46,16 @@ pub struct SignatureFile {
     pub signed_at: String,
 }
 
-/// What is signed for a report whose bytes hash to `sha256_hex`.
-pub fn message(sha256_hex: &str) -> String {
-    format!("{FORMAT}\nsha256:{sha256_hex}\n")
+/// What is signed: every claim of the signature file, one per line, under the format's name.
+pub fn message(sig: &SignatureFile) -> String {
+    format!(
+        "{FORMAT}\nreport: {}\nsha256: {}\nkey: {}\nkey-sha256: {}\nsigned-at: {}\n",
+        layout::printable(&sig.report),
+        sig.report_sha256,
+        layout::printable(&sig.key_arn),
+        sig.key_fingerprint,
+        sig.signed_at
+    )
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -108,21 +117,29 @@ impl Signer {
                  KeyUsage SIGN_VERIFY for reports"
             );
         }
-        if let Some(manifest_key) = manifest_key {
-            if let Ok(out) = describe(manifest_key.to_owned()).await {
-                if out.key_metadata().and_then(|m| m.arn()) == Some(arn.as_str()) {
-                    bail!(
-                        "--sign {key}: {arn} is the manifest signing key (archive.signing_key); \
-                         a report must be signed with a key of its own, so that a report \
-                         signature can never stand in for a manifest's: create another RSA \
-                         SIGN_VERIFY key for reports"
-                    );
-                }
-            }
-        }
         let der = keys::manifest_key_der(aws, region, &arn).await?;
         let public = PublicKey::from_der("report", &der)
             .with_context(|| format!("--sign {key}: KMS returned a public key that is not RSA"))?;
+        // Compared by public key, not by name: an alias, an ARN or a multi-Region replica of the
+        // manifest key is the manifest key. Not knowing is not a pass.
+        if let Some(manifest_key) = manifest_key {
+            let manifest = keys::manifest_key_der(aws, region, manifest_key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot check that --sign {key} is not the manifest signing key \
+                         (archive.signing_key {manifest_key})"
+                    )
+                })?;
+            if manifest == der {
+                bail!(
+                    "--sign {key}: {arn} is the manifest signing key (archive.signing_key); a \
+                     report must be signed with a key of its own, so that a report signature \
+                     can never stand in for a manifest's: create another RSA SIGN_VERIFY key \
+                     for reports"
+                );
+            }
+        }
         Ok(Signer {
             kms,
             key_arn: arn,
@@ -132,12 +149,21 @@ impl Signer {
 
     /// Signs the report whose bytes are `report`, named `name`.
     pub async fn sign(&self, name: &str, report: &[u8]) -> anyhow::Result<SignatureFile> {
-        let sha = sha256_hex(report);
+        let mut sig = SignatureFile {
+            format: FORMAT.to_owned(),
+            report: name.to_owned(),
+            report_sha256: sha256_hex(report),
+            key_arn: self.key_arn.clone(),
+            key_fingerprint: self.fingerprint.clone(),
+            algorithm: ALGORITHM.to_owned(),
+            signature: String::new(),
+            signed_at: layout::rfc3339(OffsetDateTime::now_utc()),
+        };
         let out = self
             .kms
             .sign()
             .key_id(&self.key_arn)
-            .message(Blob::new(message(&sha).into_bytes()))
+            .message(Blob::new(message(&sig).into_bytes()))
             .message_type(MessageType::Raw)
             .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
             .send()
@@ -149,16 +175,14 @@ impl Signer {
                     Failure::from_sdk(&e).detail
                 )
             })?;
-        Ok(SignatureFile {
-            format: FORMAT.to_owned(),
-            report: name.to_owned(),
-            report_sha256: sha,
-            key_arn: self.key_arn.clone(),
-            key_fingerprint: self.fingerprint.clone(),
-            algorithm: ALGORITHM.to_owned(),
-            signature: hex::encode(out.signature().map(|b| b.as_ref()).unwrap_or_default()),
-            signed_at: layout::rfc3339(OffsetDateTime::now_utc()),
-        })
+        sig.signature = match out.signature() {
+            Some(s) if !s.as_ref().is_empty() => hex::encode(s.as_ref()),
+            _ => bail!(
+                "KMS returned no signature for the report ({})",
+                self.key_arn
+            ),
+        };
+        Ok(sig)
     }
 }
 
@@ -273,32 +297,35 @@ fn check(args: &CheckArgs) -> anyhow::Result<Checked> {
             sig.report_sha256
         )));
     }
+    if public.spki_sha256() != sig.key_fingerprint {
+        return Ok(Checked::Invalid(format!(
+            "{}: signature verification failed: the key in {} (public key SHA-256 {}) is not \
+             the key the signature file names ({}, public key SHA-256 {})",
+            args.report.display(),
+            args.public_key.display(),
+            public.spki_sha256(),
+            layout::printable(&sig.key_arn),
+            layout::printable(&sig.key_fingerprint)
+        )));
+    }
     if public
-        .verify(message(&actual).as_bytes(), &sig.signature)
+        .verify(message(&sig).as_bytes(), &sig.signature)
         .is_err()
     {
-        let whose = if public.spki_sha256() != sig.key_fingerprint {
-            format!(
-                "the key in {} (fingerprint {}) is not the key the signature file names ({}, \
-                 fingerprint {})",
-                args.public_key.display(),
-                public.spki_sha256(),
-                sig.key_arn,
-                sig.key_fingerprint
-            )
-        } else {
-            "the signature does not match the report".to_owned()
-        };
         return Ok(Checked::Invalid(format!(
-            "{}: signature verification failed: {whose}",
+            "{}: signature verification failed: the signature does not match what the \
+             signature file says (the report's SHA-256, its name, the key, the time); the file \
+             or its signature was changed",
             args.report.display()
         )));
     }
     Ok(Checked::Valid(format!(
-        "valid: {} (SHA-256 {actual}) was signed by {} (public key SHA-256 {}) at {}",
+        "valid: {} (SHA-256 {actual}, signed as {}) was signed by {} (public key SHA-256 {}) \
+         at {}",
         args.report.display(),
-        sig.key_arn,
+        layout::printable(&sig.report),
+        layout::printable(&sig.key_arn),
         public.spki_sha256(),
-        sig.signed_at
+        layout::printable(&sig.signed_at)
     )))
 }
