@@ -32,6 +32,11 @@ const MIN_MARK: f64 = 2.5;
 /// With more runs than this the picture is drawn by the day (the worst hour of each day), so
 /// that the file stays a few MB whatever the archive holds; the JSON keeps every hour.
 const MAX_RUNS_BY_HOUR: usize = 20_000;
+/// Drawn by the day, a row has at most this many marks: over a long period a mark spans
+/// several days, each the worst of its hours.
+const MAX_BUCKETS: i64 = 400;
+/// Notes shown per kind; the rest are counted (the JSON output has them all).
+const NOTES_PER_KIND: usize = 200;
 
 /// What the report says about how it was made.
 #[derive(Debug, Clone)]
@@ -266,7 +271,7 @@ fn checked(h: &mut String, report: &Report) {
                 h,
                 "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td></tr>",
                 esc(role),
-                esc(&k.fingerprint),
+                esc(&layout::printable(&k.fingerprint)),
                 esc(k.region.as_deref().unwrap_or("")),
                 k.files
             );
@@ -288,10 +293,17 @@ fn coverage(h: &mut String, report: &Report, context: &Context) {
     let total_hours = ((to - from).whole_hours()).max(1);
     let runs: usize = table.rows.iter().map(|r| r.runs.len()).sum();
     let by_day = runs > MAX_RUNS_BY_HOUR;
+    let days = (total_hours + 23) / 24;
+    let bucket_days = ((days + MAX_BUCKETS - 1) / MAX_BUCKETS).max(1);
     let drawn = if by_day {
+        let unit = if bucket_days == 1 {
+            "day".to_owned()
+        } else {
+            format!("{bucket_days} days")
+        };
         format!(
-            "drawn by the day: each day shows its worst hour ({runs} runs of hours are too many \
-             to draw; the JSON output has every hour)"
+            "drawn by the {unit}: each mark shows its worst hour ({runs} runs of hours are too \
+             many to draw; the JSON output has every hour)"
         )
     } else {
         "drawn by the hour".to_owned()
@@ -321,11 +333,11 @@ fn coverage(h: &mut String, report: &Report, context: &Context) {
             let daily = CoverageRow {
                 account: row.account.clone(),
                 region: row.region.clone(),
-                runs: daily(&row.runs, from, to),
+                runs: daily(&row.runs, from, to, bucket_days),
             };
-            coverage_row(h, &daily, name, from, total_hours, false);
+            coverage_row(h, &daily, row, name, from, total_hours, false);
         } else {
-            coverage_row(h, row, name, from, total_hours, true);
+            coverage_row(h, row, row, name, from, total_hours, true);
         }
     }
     h.push_str("</tbody></table>\n");
@@ -372,13 +384,16 @@ fn axis(from: OffsetDateTime, total_hours: i64) -> String {
     s
 }
 
-/// Runs of whole days (clipped to `[from, to)`), each day the worst of its hours.
+/// Runs of whole buckets of `bucket_days` UTC days (clipped to `[from, to)`), each bucket the
+/// worst of its hours.
 fn daily(
     runs: &[super::coverage::Run],
     from: OffsetDateTime,
     to: OffsetDateTime,
+    bucket_days: i64,
 ) -> Vec<super::coverage::Run> {
-    let day_of = |t: OffsetDateTime| t.unix_timestamp().div_euclid(86_400);
+    let bucket = 86_400 * bucket_days.max(1);
+    let day_of = |t: OffsetDateTime| t.unix_timestamp().div_euclid(bucket);
     let mut days: BTreeMap<i64, Outcome> = BTreeMap::new();
     for run in runs {
         let Some(start) = parse(&run.from) else {
@@ -390,7 +405,7 @@ fn daily(
             *e = (*e).max(run.outcome);
         }
     }
-    let at = |d: i64| OffsetDateTime::from_unix_timestamp(d * 86_400).unwrap_or(from);
+    let at = |d: i64| OffsetDateTime::from_unix_timestamp(d * bucket).unwrap_or(from);
     let mut out: Vec<super::coverage::Run> = Vec::new();
     let mut current: Option<(i64, i64, Outcome)> = None;
     let mut flush = |(first, last, outcome): (i64, i64, Outcome)| {
@@ -418,9 +433,11 @@ fn daily(
     out
 }
 
+/// One row: `row` drawn, its hours counted from `hours` (the same row by the hour).
 fn coverage_row(
     h: &mut String,
     row: &CoverageRow,
+    hours: &CoverageRow,
     name: Option<&str>,
     from: OffsetDateTime,
     total_hours: i64,
@@ -433,7 +450,7 @@ fn coverage_row(
         .max()
         .unwrap_or(Outcome::Verified);
     let mut counts: BTreeMap<Outcome, u32> = BTreeMap::new();
-    for r in &row.runs {
+    for r in &hours.runs {
         *counts.entry(r.outcome).or_default() += r.hours;
     }
     let summary = counts
@@ -588,12 +605,27 @@ fn findings(h: &mut String, report: &Report) {
     }
     if !report.notes.is_empty() {
         h.push_str("<h3>Notes</h3>\n<ul id=\"notes\">\n");
+        let mut shown: BTreeMap<&str, usize> = BTreeMap::new();
         for note in &report.notes {
+            let n = shown.entry(note.kind).or_default();
+            *n += 1;
+            if *n > NOTES_PER_KIND {
+                continue;
+            }
             let _ = writeln!(
                 h,
                 "<li><strong>{}</strong>: {}</li>",
                 esc(note.kind),
                 esc(&note.text)
+            );
+        }
+        for (kind, n) in shown.iter().filter(|(_, n)| **n > NOTES_PER_KIND) {
+            let _ = writeln!(
+                h,
+                "<li>And {} more <strong>{}</strong> notes: <code>trailvault verify \
+                 --json</code> lists them all.</li>",
+                n - NOTES_PER_KIND,
+                esc(kind)
             );
         }
         h.push_str("</ul>\n");
@@ -825,7 +857,7 @@ mod tests {
         let from = parse("2026-11-01T06:00:00Z").unwrap();
         let to = parse("2026-11-04T06:00:00Z").unwrap();
         assert_eq!(
-            daily(&runs, from, to),
+            daily(&runs, from, to, 1),
             vec![
                 run("2026-11-01T06:00:00Z", 18, Outcome::Verified),
                 run("2026-11-02T00:00:00Z", 24, Outcome::Gap),
@@ -837,36 +869,51 @@ mod tests {
 
     #[test]
     fn too_many_runs_are_drawn_by_the_day_and_the_file_stays_small() {
-        // 200 account-regions whose every hour of a month differs from the one before.
+        // Every hour differs from the one before, and every day's worst from the day before's:
+        // the most marks a picture drawn by the day can have.
+        let rows = |n: usize, hours: i64| -> Vec<CoverageRow> {
+            let start = parse("2026-01-01T00:00:00Z").unwrap();
+            (0..n)
+                .map(|i| CoverageRow {
+                    account: format!("{i:012}"),
+                    region: "eu-west-1".to_owned(),
+                    runs: (0..hours)
+                        .map(|h| Run {
+                            from: layout::rfc3339(start + time::Duration::hours(h)),
+                            hours: 1,
+                            outcome: if h % 2 == 0 {
+                                Outcome::Verified
+                            } else {
+                                Outcome::ALL[1 + (h / 24) as usize % 5]
+                            },
+                        })
+                        .collect(),
+                })
+                .collect()
+        };
+        let context = Context {
+            command_line: String::new(),
+            version: "0.1.0".to_owned(),
+            account_names: BTreeMap::new(),
+        };
         let mut r = report("k");
-        r.coverage.from = Some("2026-11-01T00:00:00Z".to_owned());
-        r.coverage.to = Some("2026-12-01T00:00:00Z".to_owned());
-        let start = parse("2026-11-01T00:00:00Z").unwrap();
-        r.coverage.rows = (0..200)
-            .map(|i| CoverageRow {
-                account: format!("{:012}", i),
-                region: "eu-west-1".to_owned(),
-                runs: (0..720)
-                    .map(|h| Run {
-                        from: layout::rfc3339(start + time::Duration::hours(h)),
-                        hours: 1,
-                        outcome: Outcome::ALL[(h % 6) as usize],
-                    })
-                    .collect(),
-            })
-            .collect();
-        let html = render(
-            &r,
-            &Context {
-                command_line: String::new(),
-                version: "0.1.0".to_owned(),
-                account_names: BTreeMap::new(),
-            },
-        );
+        r.coverage.from = Some("2026-01-01T00:00:00Z".to_owned());
+        r.coverage.to = Some("2026-01-31T00:00:00Z".to_owned());
+        r.coverage.rows = rows(200, 720);
+        let html = render(&r, &context);
         assert!(html.contains("data-resolution=\"day\""));
-        // Each row is one run of 30 tampered days.
-        assert_eq!(html.matches("data-hours=\"720\"").count(), 200);
-        assert!(html.len() < 1_000_000, "{} bytes", html.len());
+        assert!(html.contains("drawn by the day: each mark shows its worst hour"));
+        assert_eq!(html.matches("data-hours=\"24\"").count(), 200 * 30);
+        // The row's hours are counted by the hour, not by the day.
+        assert!(html.contains("aria-label=\"000000000000 eu-west-1: 72 h tampered, 72 h missing, 72 h gap, 72 h unverified, 72 h pending, 360 h verified\""), "{}", &html[..2000]);
+        assert!(html.len() < 1_500_000, "{} bytes", html.len());
+
+        // Two years: a mark spans two days, at most 400 marks a row.
+        r.coverage.to = Some("2027-12-31T00:00:00Z".to_owned());
+        r.coverage.rows = rows(3, 24 * 729);
+        let html = render(&r, &context);
+        assert!(html.contains("drawn by the 2 days: each mark shows its worst hour"));
+        assert_eq!(html.matches("data-hours=\"48\"").count(), 3 * 364);
     }
 
     #[test]
