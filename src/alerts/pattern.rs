@@ -22,7 +22,12 @@
 //! - Strings, quoted or (when they hold no operator or space) not: `*` is a wildcard at the
 //!   start or the end ("*Event", "Event*"), matching any text including none; in the middle it
 //!   is a literal ("Ev*ent will only match the actual string Ev*ent"). A bare `*` matches any
-//!   value node. Comparisons are exact and case-sensitive; a string never equals a number.
+//!   value node. Comparisons are exact and case-sensitive. A quoted string compares with
+//!   strings only; an unquoted numeral compares with numbers by value and with strings by its
+//!   text (so `$.recipientAccountId = 012345678901` matches the account id, which CloudTrail
+//!   writes as a string); with a value of the other type, neither `=` nor `!=` matches. AWS
+//!   does not document how types mix; this keeps `=` and `!=` each other's opposite wherever
+//!   either matches.
 //! - `%regex%`: unanchored (a substring search unless `^`/`$` say otherwise), from AWS's
 //!   restricted set (no parentheses, no multi-byte characters), at most two per pattern.
 //! - At most 1024 characters (the MetricFilter API's limit).
@@ -76,10 +81,12 @@ enum Check {
         equal: bool,
         matcher: Text,
     },
-    /// `=`, `!=`, `<`, `<=`, `>`, `>=` a number.
+    /// `=`, `!=`, `<`, `<=`, `>`, `>=` a number; `text` is the numeral as written, which `=`
+    /// and `!=` also compare with strings.
     Number {
         op: Op,
         value: f64,
+        text: String,
     },
     Regex {
         equal: bool,
@@ -207,7 +214,8 @@ impl Test {
             Check::IsFalse => found.contains(&&Value::Bool(false)),
             Check::Text { equal, matcher } => found.iter().any(|v| match v {
                 Value::String(s) => matcher.matches(s) == *equal,
-                Value::Number(_) => matches!(matcher, Text::Any) == *equal,
+                // Only `= *` takes a number ("any value node").
+                Value::Number(_) => *equal && matches!(matcher, Text::Any),
                 _ => false,
             }),
             Check::Regex { equal, regex } => found.iter().any(|v| match v {
@@ -215,8 +223,13 @@ impl Test {
                 Value::Number(n) => regex.is_match(&n.to_string()) == *equal,
                 _ => false,
             }),
-            Check::Number { op, value } => found.iter().any(|v| match v {
+            Check::Number { op, value, text } => found.iter().any(|v| match v {
                 Value::Number(n) => n.as_f64().is_some_and(|n| op.holds(n, *value)),
+                Value::String(s) => match op {
+                    Op::Eq => s == text,
+                    Op::Ne => s != text,
+                    _ => false,
+                },
                 _ => false,
             }),
         }
@@ -741,7 +754,11 @@ impl Parser {
         let numeric = matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
         let check = match tok {
             Tok::Word(w) => match number(&w) {
-                Some(value) => Check::Number { op, value },
+                Some(value) => Check::Number {
+                    op,
+                    value,
+                    text: w.clone(),
+                },
                 None if w == "*" && !numeric => Check::Text {
                     equal: op == Op::Eq,
                     matcher: Text::Any,
@@ -925,8 +942,16 @@ mod tests {
         assert!(m("{ $.latency <= 1000 }", &e));
         assert!(m("{ $.latency != 5 }", &e));
         assert!(m("{ $.f <= 55.5 }", &e));
-        assert!(!m("{ $.s = 1000 }", &e), "a string is not a number");
-        assert!(!m("{ $.latency = \"1000\" }", &e), "nor a number a string");
+        // An unquoted numeral also compares with strings, by its text.
+        assert!(m("{ $.s = 1000 }", &e));
+        assert!(!m("{ $.s != 1000 }", &e));
+        assert!(!m("{ $.s = 1e3 }", &e), "by its text, not its value");
+        assert!(!m("{ $.s > 999 }", &e), "order is for numbers");
+        let acct = json!({"recipientAccountId": "012345678901"});
+        assert!(m("{ $.recipientAccountId = 012345678901 }", &acct));
+        // A quoted string compares with strings only: neither = nor != with a number.
+        assert!(!m("{ $.latency = \"1000\" }", &e));
+        assert!(!m("{ $.latency != \"x\" }", &e));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::alerts::pattern::Pattern;
 use crate::archive::layout;
 use crate::cloudtrail::gzip;
 
-/// CloudTrail log files are a few MB compressed; far more is not CloudTrail's.
-const FILE_CAP: u64 = 2 * 1024 * 1024 * 1024;
+/// CloudTrail log files are a few MB compressed (tens decompressed); a file is read whole and
+/// parsed, so more than this is refused rather than held.
+const FILE_CAP: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AlertsCommand {
@@ -139,6 +140,15 @@ fn test(args: &TestArgs) -> anyhow::Result<u64> {
     let rules = rules(args)?;
     let mut matches = 0;
     for path in &args.files {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        anyhow::ensure!(
+            size <= FILE_CAP,
+            "{}: {size} bytes; a CloudTrail log file is far smaller (at most {} MiB here)",
+            path.display(),
+            FILE_CAP >> 20
+        );
         let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
@@ -146,9 +156,9 @@ fn test(args: &TestArgs) -> anyhow::Result<u64> {
                 .read_to_end(&mut out)
                 .with_context(|| {
                     format!(
-                        "{}: not a gzip file, or over {} GiB decompressed",
+                        "{}: not a gzip file, or over {} MiB decompressed",
                         path.display(),
-                        FILE_CAP >> 30
+                        FILE_CAP >> 20
                     )
                 })?;
             out
