@@ -27,6 +27,21 @@ pub struct PublicKeyArgs {
     pub out: Option<PathBuf>,
 }
 
+/// A DER public key from KMS written as PEM, to `out` or standard output: what auditors keep
+/// to verify offline.
+pub(crate) fn write_pem(der: &[u8], out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let pem = rsa::RsaPublicKey::from_public_key_der(der)
+        .context("KMS returned a public key that is not RSA")?
+        .to_public_key_pem(LineEnding::LF)
+        .context("cannot write the key as PEM")?;
+    match out {
+        Some(path) => std::fs::write(path, &pem)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{pem}"),
+    }
+    Ok(())
+}
+
 pub async fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
     match command {
         ManifestCommand::PublicKey(args) => {
@@ -36,15 +51,7 @@ pub async fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
             };
             let aws = Aws::load(&config.aws).await;
             let der = keys::manifest_key_der(&aws, &config.archive.region, key.as_str()).await?;
-            let pem = rsa::RsaPublicKey::from_public_key_der(&der)
-                .context("KMS returned a public key that is not RSA")?
-                .to_public_key_pem(LineEnding::LF)
-                .context("cannot write the key as PEM")?;
-            match &args.out {
-                Some(path) => std::fs::write(path, &pem)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{pem}"),
-            }
+            write_pem(&der, args.out.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
     }

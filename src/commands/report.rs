@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyUsageType, MessageType, SigningAlgorithmSpec};
-use rsa::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -85,22 +84,16 @@ impl Signer {
         manifest_key: Option<&str>,
     ) -> anyhow::Result<Signer> {
         let kms = aws.kms(region);
-        let describe = |k: String| {
-            let kms = kms.clone();
-            async move {
-                kms.describe_key()
-                    .key_id(&k)
-                    .send()
-                    .await
-                    .map_err(|e| (k, Failure::from_sdk(&e).detail))
-            }
-        };
-        let meta = describe(key.to_owned())
+        let meta = kms
+            .describe_key()
+            .key_id(key)
+            .send()
             .await
-            .map_err(|(k, detail)| {
+            .map_err(|e| {
                 anyhow::anyhow!(
-                    "--sign {k}: {detail}; check the key exists in {region} and you may \
-                     kms:DescribeKey, kms:GetPublicKey and kms:Sign on it"
+                    "--sign {key}: {}; check the key exists in {region} and you may \
+                     kms:DescribeKey, kms:GetPublicKey and kms:Sign on it",
+                    Failure::from_sdk(&e).detail
                 )
             })?
             .key_metadata
@@ -241,15 +234,7 @@ pub async fn run(command: ReportCommand) -> anyhow::Result<ExitCode> {
             let (config, _) = args.config.load()?;
             let aws = Aws::load(&config.aws).await;
             let der = keys::manifest_key_der(&aws, &config.archive.region, &args.key).await?;
-            let pem = rsa::RsaPublicKey::from_public_key_der(&der)
-                .context("KMS returned a public key that is not RSA")?
-                .to_public_key_pem(LineEnding::LF)
-                .context("cannot write the key as PEM")?;
-            match &args.out {
-                Some(path) => std::fs::write(path, &pem)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{pem}"),
-            }
+            super::manifest::write_pem(&der, args.out.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
     }
