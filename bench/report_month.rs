@@ -498,18 +498,7 @@ fn report(rows: &[Row], rng: &mut StdRng) -> Report {
     }
     notes.sort_by(|a, b| (a.kind, &a.text).cmp(&(b.kind, &b.text)));
 
-    let rank = |kind: &str| match kind {
-        "Digest chain" => 0,
-        "Digest file" => 1,
-        "Log file" => 2,
-        "Insight file" => 3,
-        "Manifest chain" => 4,
-        "Manifest" => 5,
-        _ => 6,
-    };
-    lines.sort_by(|a, b| {
-        (rank(a.kind), &a.location, &a.result).cmp(&(rank(b.kind), &b.location, &b.result))
-    });
+    trailvault::verify::sort_lines(&mut lines);
 
     // One CloudTrail key per region (each region signs with its own), and the manifest key.
     let mut keys: Vec<KeyUsed> = REGIONS

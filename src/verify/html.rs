@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::coverage::{CoverageRow, Outcome};
-use super::{Report, Status, Verdict};
+use super::{Report, Status};
 use crate::archive::layout;
 
 /// Findings shown per group; the rest are counted (the JSON output has them all).
@@ -559,11 +559,10 @@ fn findings(h: &mut String, report: &Report) {
     let mut groups: BTreeMap<(std::cmp::Reverse<Outcome>, &str), Vec<&super::Line>> =
         BTreeMap::new();
     for line in &report.lines {
-        let outcome = match &line.result {
-            Verdict::Valid => continue,
-            Verdict::Unverified(_) => Outcome::Unverified,
-            Verdict::Invalid(why) => Outcome::of_invalid(why),
-        };
+        if line.valid() {
+            continue;
+        }
+        let outcome = line.result.outcome();
         groups
             .entry((std::cmp::Reverse(outcome), line.kind))
             .or_default()
@@ -777,7 +776,7 @@ pub fn esc(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::verify::coverage::{CoverageRow, CoverageTable, Run};
-    use crate::verify::{Line, Note, Tally};
+    use crate::verify::{Line, Note, Tally, Verdict};
 
     fn report(key: &str) -> Report {
         Report {

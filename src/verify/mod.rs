@@ -135,6 +135,34 @@ pub enum Verdict {
     Valid,
 }
 
+impl Verdict {
+    /// What the verdict makes of its file's hour in the coverage table.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Verdict::Valid => Outcome::Verified,
+            Verdict::Unverified(_) => Outcome::Unverified,
+            Verdict::Invalid(why) => Outcome::of_invalid(why),
+        }
+    }
+}
+
+/// Lines in the report's one order, whatever the order of the reads: reports of the same
+/// archive compare.
+pub fn sort_lines(lines: &mut [Line]) {
+    let rank = |kind: &str| match kind {
+        "Digest chain" => 0,
+        "Digest file" => 1,
+        "Log file" => 2,
+        "Insight file" => 3,
+        "Manifest chain" => 4,
+        "Manifest" => 5,
+        _ => 6,
+    };
+    lines.sort_by(|a, b| {
+        (rank(a.kind), &a.location, &a.result).cmp(&(rank(b.kind), &b.location, &b.result))
+    });
+}
+
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -781,30 +809,14 @@ impl Verifier {
             }
         }
 
-        // One order whatever the order of the reads: reports of the same archive compare.
-        let rank = |kind: &str| match kind {
-            "Digest chain" => 0,
-            "Digest file" => 1,
-            "Log file" => 2,
-            "Insight file" => 3,
-            "Manifest chain" => 4,
-            "Manifest" => 5,
-            _ => 6,
-        };
-        lines.sort_by(|a, b| {
-            (rank(a.kind), &a.location, &a.result).cmp(&(rank(b.kind), &b.location, &b.result))
-        });
+        sort_lines(&mut lines);
         lines.dedup();
         for l in &lines {
             let Some(f) = self.trail_file(&l.key) else {
                 continue;
             };
             let Some(at) = f.at else { continue };
-            let outcome = match &l.result {
-                Verdict::Valid => Outcome::Verified,
-                Verdict::Unverified(_) => Outcome::Unverified,
-                Verdict::Invalid(why) => Outcome::of_invalid(why),
-            };
+            let outcome = l.result.outcome();
             match f.kind {
                 // A valid digest marked the period it names, above; its name is its delivery,
                 // minutes after that period, so it would mark the wrong hours.
