@@ -180,8 +180,9 @@ impl Marks {
             (from.is_some().then_some(lo), to.is_some().then_some(hi));
         for ((account, region), hours) in self.by_row {
             let mut runs: Vec<Run> = Vec::new();
-            // (first hour, hours, outcome) of the run being built, and the last hour seen.
+            // (first hour, hours, outcome) of the run being built; the first and last hours kept.
             let mut current: Option<(Hour, u32, Outcome)> = None;
+            let mut earliest: Option<Hour> = None;
             let mut previous: Option<Hour> = None;
             let mut push =
                 |runs: &mut Vec<Run>, at: Hour, outcome: Outcome, n: u32| match &mut current {
@@ -207,15 +208,15 @@ impl Marks {
                     push(&mut runs, p + 1, Outcome::Gap, (h - p - 1) as u32);
                 }
                 push(&mut runs, h, outcome, 1);
+                earliest.get_or_insert(h);
                 previous = Some(h);
             }
             if let Some((start, len, o)) = current {
                 runs.push(run(start, len, o));
             }
-            let (Some(start), Some(end)) = (runs.first().map(|r| r.from.clone()), previous) else {
+            let (Some(start), Some(end)) = (earliest, previous) else {
                 continue;
             };
-            let start = parse_hour(&start);
             if from.is_none() {
                 first = Some(first.map_or(start, |f| f.min(start)));
             }
@@ -246,12 +247,6 @@ pub(super) struct Outside {
 
 /// CloudTrail was launched in November 2013: no file of its is named earlier.
 const CLOUDTRAIL_LAUNCH: OffsetDateTime = time::macros::datetime!(2013-11-01 00:00 UTC);
-
-fn parse_hour(s: &str) -> Hour {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(hour_of)
-        .unwrap_or_default()
-}
 
 fn run(at: Hour, hours: u32, outcome: Outcome) -> Run {
     Run {

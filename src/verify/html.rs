@@ -15,11 +15,10 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::coverage::{CoverageRow, Outcome};
-use super::{Report, Status};
+use super::{parse_time, Report, Status};
 use crate::archive::layout;
 
 /// Findings shown per group; the rest are counted (the JSON output has them all).
@@ -284,8 +283,8 @@ fn coverage(h: &mut String, report: &Report, context: &Context) {
     let table = &report.coverage;
     h.push_str("<h2 id=\"coverage-title\">Coverage</h2>\n");
     let (Some(from), Some(to)) = (
-        table.from.as_deref().and_then(parse),
-        table.to.as_deref().and_then(parse),
+        table.from.as_deref().and_then(parse_time),
+        table.to.as_deref().and_then(parse_time),
     ) else {
         h.push_str("<p>Nothing in scope.</p>\n");
         return;
@@ -396,7 +395,7 @@ fn daily(
     let day_of = |t: OffsetDateTime| t.unix_timestamp().div_euclid(bucket);
     let mut days: BTreeMap<i64, Outcome> = BTreeMap::new();
     for run in runs {
-        let Some(start) = parse(&run.from) else {
+        let Some(start) = parse_time(&run.from) else {
             continue;
         };
         let end = start + time::Duration::hours(i64::from(run.hours)) - time::Duration::SECOND;
@@ -475,7 +474,7 @@ fn coverage_row(
     // bad run too narrow to see: one bad hour in a year must still show.
     let mut narrow = Vec::new();
     for run in &row.runs {
-        let Some(start) = parse(&run.from) else {
+        let Some(start) = parse_time(&run.from) else {
             continue;
         };
         let offset = (start - from).whole_hours() as f64;
@@ -751,10 +750,6 @@ fn join(items: &std::collections::BTreeSet<&str>) -> String {
     }
 }
 
-fn parse(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
-}
-
 /// HTML-escapes text for element content and quoted attribute values. Text from the archive
 /// must already be [`layout::printable`] (the report's locations, verdicts and notes are).
 pub fn esc(s: &str) -> String {
@@ -853,8 +848,8 @@ mod tests {
             run("2026-11-02T13:00:00Z", 40, Outcome::Verified),
             run("2026-11-04T05:00:00Z", 1, Outcome::Tampered),
         ];
-        let from = parse("2026-11-01T06:00:00Z").unwrap();
-        let to = parse("2026-11-04T06:00:00Z").unwrap();
+        let from = parse_time("2026-11-01T06:00:00Z").unwrap();
+        let to = parse_time("2026-11-04T06:00:00Z").unwrap();
         assert_eq!(
             daily(&runs, from, to, 1),
             vec![
@@ -871,7 +866,7 @@ mod tests {
         // Every hour differs from the one before, and every day's worst from the day before's:
         // the most marks a picture drawn by the day can have.
         let rows = |n: usize, hours: i64| -> Vec<CoverageRow> {
-            let start = parse("2026-01-01T00:00:00Z").unwrap();
+            let start = parse_time("2026-01-01T00:00:00Z").unwrap();
             (0..n)
                 .map(|i| CoverageRow {
                     account: format!("{i:012}"),
