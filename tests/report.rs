@@ -369,13 +369,13 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
     assert_eq!(code, 0, "{stderr}");
 
     // Offline: no AWS configuration at all.
-    let check = |report: &Path, pem: &Path| {
+    let check = |report: &Path, sig: &Path, pem: &Path| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailvault"))
             .env_clear()
             .args(["report", "check"])
             .arg(report)
             .arg("--signature")
-            .arg(&sig_path)
+            .arg(sig)
             .arg("--public-key")
             .arg(pem)
             .output()
@@ -386,7 +386,7 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, stdout, stderr) = check(&html, &pem);
+    let (code, stdout, stderr) = check(&html, &sig_path, &pem);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("valid: "), "{stdout}");
     assert!(stdout.contains(&key), "{stdout}");
@@ -397,7 +397,7 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
     bytes[at] ^= 0x01;
     let changed = dir.path().join("changed.html");
     std::fs::write(&changed, &bytes).unwrap();
-    let (code, stdout, _) = check(&changed, &pem);
+    let (code, stdout, _) = check(&changed, &sig_path, &pem);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.starts_with("INVALID: ") && stdout.contains("was changed after it was signed"),
@@ -410,23 +410,7 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
     let mut forged: Value = sig.clone();
     forged["report_sha256"] = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)).into();
     std::fs::write(&forged_sig, forged.to_string()).unwrap();
-    let check_with = |report: &Path, sig: &Path| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailvault"))
-            .env_clear()
-            .args(["report", "check"])
-            .arg(report)
-            .arg("--signature")
-            .arg(sig)
-            .arg("--public-key")
-            .arg(&pem)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    let (code, stdout) = check_with(&changed, &forged_sig);
+    let (code, stdout, _) = check(&changed, &forged_sig, &pem);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.contains("the signature does not match what the signature file says"),
@@ -435,7 +419,7 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
     let mut backdated: Value = sig.clone();
     backdated["signed_at"] = "2020-01-01T00:00:00Z".into();
     std::fs::write(&forged_sig, backdated.to_string()).unwrap();
-    let (code, stdout) = check_with(&html, &forged_sig);
+    let (code, stdout, _) = check(&html, &forged_sig, &pem);
     assert_eq!(code, 1, "{stdout}");
 
     // Another key (the manifest signing key's public half) does not vouch for it.
@@ -447,7 +431,7 @@ async fn a_signed_report_checks_offline_and_a_changed_byte_or_another_key_does_n
         manifest_pem.as_os_str(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, stdout, _) = check(&html, &manifest_pem);
+    let (code, stdout, _) = check(&html, &sig_path, &manifest_pem);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.contains("signature verification failed: the key in")
