@@ -143,7 +143,7 @@ fn every_module_is_formatted_valid_and_checkov_clean() {
 
     // The modules' own tests (tests/*.tftest.hcl: input validations, against a mocked
     // provider), each run expected to pass; a file that ran nothing would pass unnoticed.
-    for (root, runs) in [("modules/archive", 6), ("modules/worker-ecs", 4)] {
+    for (root, runs) in [("modules/archive", 13), ("modules/worker-ecs", 10)] {
         let out = run(terraform(&copy.path().join(root)).args(["test", "-no-color"]));
         succeeded(&format!("terraform test in {root}"), &out);
         let stdout = String::from_utf8_lossy(&out.stdout);

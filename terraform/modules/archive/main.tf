@@ -15,6 +15,10 @@ locals {
   bucket_arn = "arn:${local.partition}:s3:::${var.bucket_name}"
   readers    = "arn:${local.partition}:iam::*:role/${var.reader_role_name}"
   lifecycle  = var.lifecycle_policy
+  # Alerts: a topic of the module's own unless topic = false; a bus only ever given.
+  alerts       = var.alerts.enabled
+  alerts_topic = var.alerts.enabled && var.alerts.topic
+  alerts_bus   = var.alerts.enabled ? var.alerts.event_bus_arn : null
   has_retention_rule = (length(local.lifecycle.transitions) > 0
     || local.lifecycle.expiration_days != null
     || local.lifecycle.noncurrent_expiration_days != null
@@ -430,6 +434,32 @@ data "aws_iam_policy_document" "archive_bucket" {
     }
   }
 
+  # With alerts, the tag trailvault-alerts=published says that a version's alerts are out, and
+  # the worker publishes nothing for a version that carries it: whoever could set it could
+  # silence the alerts of a file before the worker has read it. Only the worker changes an
+  # archived version's tags (a conditional statement: not in the emulator, like the others).
+  dynamic "statement" {
+    for_each = var.enforce_tls && local.alerts ? [1] : []
+    content {
+      sid    = "OnlyTheWorkerTags"
+      effect = "Deny"
+      actions = [
+        "s3:PutObjectTagging", "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging",
+      ]
+      resources = ["${local.bucket_arn}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = [aws_iam_role.worker.arn]
+      }
+    }
+  }
+
   # Nobody deletes from the archive, not even a delete marker; lifecycle expiry is not a
   # request and is not affected. (A test stack that must be destroyable goes without.)
   dynamic "statement" {
@@ -565,6 +595,118 @@ resource "aws_s3_bucket_policy" "logs" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Alerts: the topic the worker publishes to, under a key of its own.
+
+data "aws_iam_policy_document" "alerts_key" {
+  # checkov:skip=CKV_AWS_109:A key policy's Resource "*" is the key itself; the account administers it
+  # checkov:skip=CKV_AWS_111:A key policy's Resource "*" is the key itself; the account administers it
+  # checkov:skip=CKV_AWS_356:A key policy's Resource "*" is the key itself
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.root]
+    }
+  }
+
+  # A publisher to an encrypted topic needs both (AWS: "Managing Amazon SNS encryption keys",
+  # "Allow a user to send messages to a topic with SSE").
+  statement {
+    sid       = "WorkerPublishes"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.worker.arn]
+    }
+  }
+
+  # SNS delivering to an SQS queue encrypted with this key (AWS: "Setting up Amazon SNS topic
+  # encryption with encrypted Amazon SQS queue subscription", the statement as AWS gives it).
+  # A subscribed queue under a key of its own needs the same statement in that key's policy.
+  statement {
+    sid       = "SnsDeliversToEncryptedQueues"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alerts" {
+  count                   = local.alerts_topic ? 1 : 0
+  description             = "trailvault alerts: the alerts topic's messages (SNS server-side encryption)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.alerts_key.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "alerts" {
+  count         = length(aws_kms_key.alerts)
+  name          = "alias/${var.name}-alerts"
+  target_key_id = aws_kms_key.alerts[0].key_id
+}
+
+resource "aws_sns_topic" "alerts" {
+  count             = local.alerts_topic ? 1 : 0
+  name              = "${var.name}-alerts"
+  display_name      = "trailvault"
+  kms_master_key_id = aws_kms_key.alerts[0].arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "alerts_topic" {
+  count = length(aws_sns_topic.alerts)
+
+  statement {
+    sid       = "WorkerPublishes"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts[0].arn]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.worker.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alerts" {
+  count  = length(aws_sns_topic.alerts)
+  arn    = aws_sns_topic.alerts[0].arn
+  policy = data.aws_iam_policy_document.alerts_topic[0].json
+}
+
+# By position, not by endpoint: an endpoint may be another resource's ARN, unknown at plan.
+# An SQS queue must let SNS send (its policy: sns.amazonaws.com, sqs:SendMessage, aws:SourceArn
+# the topic); an email address must confirm before it receives anything.
+resource "aws_sns_topic_subscription" "alerts" {
+  count     = local.alerts_topic ? length(var.alerts.subscriptions) : 0
+  topic_arn = aws_sns_topic.alerts[0].arn
+  protocol  = var.alerts.subscriptions[count.index].protocol
+  endpoint  = var.alerts.subscriptions[count.index].endpoint
+}
+
+# ---------------------------------------------------------------------------------------------
 # What the worker may do: exactly the calls trailvault makes.
 
 data "aws_iam_policy_document" "worker" {
@@ -621,6 +763,57 @@ data "aws_iam_policy_document" "worker" {
     sid       = "ManifestSigning"
     actions   = ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"]
     resources = [aws_kms_key.signing.arn]
+  }
+
+  # Alerts: publish a file's alerts, then mark its archived version (trailvault-alerts=
+  # published) so that a redelivered notification does not publish them again.
+  dynamic "statement" {
+    for_each = aws_sns_topic.alerts
+    content {
+      sid       = "PublishAlerts"
+      actions   = ["sns:Publish"]
+      resources = [statement.value.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = aws_kms_key.alerts
+    content {
+      sid       = "AlertsKey"
+      actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+      resources = [statement.value.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.alerts_bus == null ? [] : [local.alerts_bus]
+    content {
+      sid       = "AlertEvents"
+      actions   = ["events:PutEvents"]
+      resources = [statement.value]
+    }
+  }
+
+  # The emulator matches SNS and EventBridge permissions, as KMS's, only against "*".
+  dynamic "statement" {
+    for_each = var.emulator && local.alerts ? [1] : []
+    content {
+      sid       = "AlertsInTheEmulator"
+      actions   = concat(local.alerts_topic ? ["sns:Publish"] : [], local.alerts_bus == null ? [] : ["events:PutEvents"])
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.alerts ? [1] : []
+    content {
+      sid = "AlertsPublishedTag"
+      actions = [
+        "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging", "s3:PutObjectVersionTagging",
+      ]
+      resources = ["${aws_s3_bucket.archive.arn}/*"]
+    }
   }
 
   dynamic "statement" {

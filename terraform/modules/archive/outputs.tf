@@ -47,3 +47,13 @@ output "access_log_bucket" {
   description = "The bucket that receives the archive bucket's server access logs."
   value       = aws_s3_bucket.logs.id
 }
+
+output "alerts_topic_arn" {
+  description = "The alerts topic: alerts.sns_topic_arn in trailvault's configuration (null without alerts, or with topic = false)."
+  value       = one(aws_sns_topic.alerts[*].arn)
+}
+
+output "alerts_kms_key_arn" {
+  description = "The key the alerts topic is encrypted with; whoever reads a subscribed queue encrypted with it needs kms:Decrypt on it (null without the topic)."
+  value       = one(aws_kms_key.alerts[*].arn)
+}

@@ -145,6 +145,40 @@ variable "reconcile" {
   }
 }
 
+variable "alerts" {
+  description = "trailvault's alerts ([alerts]): with enabled, an SNS topic \"<name>-alerts\" encrypted with a KMS key of its own (unless topic = false), its subscriptions, and the worker's permissions to publish to it, to put events on event_bus_arn when given, and to tag the archived versions whose alerts are out (trailvault-alerts=published; nobody else may change an archived version's tags). Off by default."
+  type = object({
+    enabled = optional(bool, false)
+    topic   = optional(bool, true)
+    subscriptions = optional(list(object({
+      protocol = string
+      endpoint = string
+    })), [])
+    event_bus_arn = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = !var.alerts.enabled || var.alerts.topic || var.alerts.event_bus_arn != null
+    error_message = "alerts need somewhere to go: keep topic = true (an SNS topic), or give event_bus_arn (an EventBridge bus), or both."
+  }
+  validation {
+    condition     = var.alerts.topic || length(var.alerts.subscriptions) == 0
+    error_message = "alerts.subscriptions subscribe to the alerts topic: they need topic = true."
+  }
+  validation {
+    condition = alltrue([
+      for s in var.alerts.subscriptions : contains(["sqs", "lambda", "https", "email", "email-json", "sms"], s.protocol)
+    ])
+    error_message = "alerts.subscriptions[*].protocol must be one of sqs, lambda, https, email, email-json, sms (alerts leave AWS over TLS only: no http)."
+  }
+  validation {
+    condition     = var.alerts.event_bus_arn == null ? true : can(regex("^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+$", var.alerts.event_bus_arn))
+    error_message = "alerts.event_bus_arn must be an EventBridge bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME)."
+  }
+}
+
 variable "enforce_tls" {
   description = "Deny every request to the archive bucket that is not over TLS, and every upload not encrypted with the archive key. Turn off only for an emulator that cannot evaluate conditions."
   type        = bool
@@ -158,7 +192,7 @@ variable "force_destroy" {
 }
 
 variable "emulator" {
-  description = "Shape the IAM policies for the local emulator, never for AWS: the emulator matches KMS permissions only against the resource \"*\" (a kms:Sign statement on \"*\" is added), and fails evaluating AssumeRole against a trust policy with a Service principal (the ECS statement is left out: no ECS task runs there)."
+  description = "Shape the IAM policies for the local emulator, never for AWS: the emulator matches KMS, SNS and EventBridge permissions only against the resource \"*\" (kms:Sign and, with alerts, sns:Publish and events:PutEvents statements on \"*\" are added), and fails evaluating AssumeRole against a trust policy with a Service principal (the ECS statement is left out: no ECS task runs there)."
   type        = bool
   default     = false
 }

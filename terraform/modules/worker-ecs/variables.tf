@@ -157,6 +157,19 @@ variable "config" {
       interval_secs          = optional(number, 300)
       exclude                = optional(list(string), [])
     }))
+    # trailvault's [alerts]; null (the default) renders no section: alerts off.
+    alerts = optional(object({
+      sns_topic_arn = optional(string)
+      event_bus_arn = optional(string)
+      builtin       = optional(list(string), ["cis"])
+      suppress_secs = optional(map(number), {})
+      rules = optional(list(object({
+        name        = string
+        pattern     = string
+        severity    = optional(string, "medium")
+        description = optional(string)
+      })), [])
+    }))
   })
   sensitive = true
 
@@ -166,6 +179,29 @@ variable "config" {
   validation {
     condition     = var.config.discovery == null ? true : length(replace(lookup(var.config.discovery, "external_id", ""), "{account}", "")) >= 16
     error_message = "config.discovery.external_id can be guessed from the account id: besides {account} it needs a random value of at least 16 characters (e.g. \"trailvault-{account}-\" followed by the output of `openssl rand -hex 16`), the same in every discovered account's reader role trust policy."
+  }
+
+  # trailvault's own rules for [alerts] (src/config/alerts.rs), caught at plan; `trailvault
+  # config check` has the final word (the rules' patterns, built-in names).
+  validation {
+    condition     = var.config.alerts == null ? true : (var.config.alerts.sns_topic_arn != null || var.config.alerts.event_bus_arn != null)
+    error_message = "config.alerts needs a destination: sns_topic_arn, event_bus_arn or both (leave config.alerts out to turn alerts off)."
+  }
+  validation {
+    condition     = var.config.alerts == null ? true : alltrue([for r in var.config.alerts.rules : contains(["low", "medium", "high", "critical"], r.severity)])
+    error_message = "config.alerts.rules[*].severity must be low, medium, high or critical."
+  }
+  validation {
+    condition = var.config.alerts == null ? true : (alltrue([
+      for r in var.config.alerts.rules : can(regex("^[a-z0-9.-]{1,64}$", r.name))
+    ]) && length(distinct([for r in var.config.alerts.rules : r.name])) == length(var.config.alerts.rules))
+    error_message = "config.alerts.rules[*].name must be 1 to 64 characters of a-z, 0-9, '-' and '.', each rule's its own."
+  }
+  validation {
+    condition = var.config.alerts == null ? true : alltrue([
+      for secs in values(var.config.alerts.suppress_secs) : secs >= 0 && secs <= 86400 && floor(secs) == secs
+    ])
+    error_message = "config.alerts.suppress_secs values are whole seconds from 0 (no suppression) to 86400 (a day)."
   }
 }
 
