@@ -1,7 +1,7 @@
 //! The Terraform modules, held to the same bar as the code: formatted, valid, checkov-clean,
-//! and the organization example applied to the emulator, where trailvault then runs end to end
-//! (with IAM enforced) on exactly what Terraform created, a second plan changes nothing, and
-//! destroy cleans up.
+//! and the organization example applied to the emulator (alerts on), where trailvault then runs
+//! end to end (with IAM enforced) on exactly what Terraform created, a second plan changes
+//! nothing, and destroy cleans up.
 //!
 //! Terraform and its AWS provider come from this machine (the provider from the filesystem
 //! mirror named in infra/terraform/cli.tfrc); checkov from the virtualenv infra/test builds.
@@ -248,6 +248,24 @@ fn s3_event(region: &str, bucket: &str, key: &str) -> String {
     .to_string()
 }
 
+/// A rendered configuration without its `[alerts]` tables (`[alerts]`, `[alerts.*]`,
+/// `[[alerts.rules]]`), for a trailvault that does not read them yet.
+fn without_alerts(toml: &str) -> String {
+    let mut skipping = false;
+    let mut out = String::new();
+    for line in toml.lines() {
+        if line.starts_with('[') {
+            let table = line.trim_start_matches('[');
+            skipping = table.starts_with("alerts]") || table.starts_with("alerts.");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam() {
     if terraform_missing("the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam")
@@ -316,6 +334,28 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
     let key = key.access_key().unwrap();
     let user_arn = format!("arn:aws:iam::{security}:user/trailvault-local");
 
+    // Where the alerts go: a queue of the security account that lets the alerts topic send
+    // (SNS needs that of a subscribed queue; the example subscribes it).
+    let alerts_topic = format!("arn:aws:sns:{HOME}:{security}:trailvault-alerts");
+    let alerts_queue_arn = format!("arn:aws:sqs:{HOME}:{security}:{ns}-alerts");
+    let alerts_queue = sec
+        .sqs(HOME)
+        .create_queue()
+        .queue_name(format!("{ns}-alerts"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::Policy,
+            json!({"Version": "2012-10-17", "Statement": [{
+                "Sid": "AlertsTopicSends", "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage", "Resource": alerts_queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": alerts_topic}}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alerts_queue_url = alerts_queue.queue_url().unwrap().to_owned();
+
     // Apply the example, as its README says, with the emulator's gates.
     let copy = copy_terraform();
     let example = copy.path().join("examples/organization");
@@ -344,7 +384,15 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         "visibility_timeout_secs": 30,
         "enable_autoscaling": false,
         "endpoint": endpoint,
-        "force_destroy": true
+        "force_destroy": true,
+        // Alerts on, to that queue: the CIS set, one window, one rule of the operator's own.
+        "alerts": {
+            "enabled": true,
+            "subscriptions": [{"protocol": "sqs", "endpoint": alerts_queue_arn}],
+            "suppress_secs": {"unauthorized-api-calls": 900},
+            "rules": [{"name": "s3-bucket-deleted", "pattern": "{ $.eventName = \"DeleteBucket\" }",
+                       "severity": "high", "description": "A bucket was deleted"}]
+        }
     });
     std::fs::write(example.join("test.tfvars.json"), vars.to_string()).unwrap();
     succeeded(
@@ -402,12 +450,79 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         "the worker's AssumeRole statements: {policy:#}"
     );
 
+    // Alerts: the topic and its key, as Terraform made them; the worker may publish to that
+    // topic with that key, and tag archived objects (its mark that a version's alerts are out).
+    let output = |name: &str| {
+        let out = run(terraform(&example).args(["output", "-raw", name]));
+        succeeded(&format!("terraform output {name}"), &out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(output("alerts_topic_arn"), alerts_topic);
+    let alerts_key = output("alerts_kms_key_arn");
+    assert!(
+        alerts_key.starts_with(&format!("arn:aws:kms:{HOME}:{security}:key/")),
+        "{alerts_key}"
+    );
+    let grants = |sid: &str| -> (std::collections::BTreeSet<String>, serde_json::Value) {
+        let statement = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid && s["Effect"] == "Allow")
+            .unwrap_or_else(|| panic!("no statement {sid} in the worker's policy: {policy:#}"));
+        let actions = match &statement["Action"] {
+            serde_json::Value::String(a) => [a.clone()].into(),
+            a => a
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect(),
+        };
+        (actions, statement["Resource"].clone())
+    };
+    let set = |actions: &[&str]| actions.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        grants("PublishAlerts"),
+        (set(&["sns:Publish"]), json!(alerts_topic))
+    );
+    assert_eq!(
+        grants("AlertsKey"),
+        (
+            set(&["kms:GenerateDataKey*", "kms:Decrypt"]),
+            json!(alerts_key)
+        )
+    );
+    assert_eq!(
+        grants("AlertsPublishedTag"),
+        (
+            set(&[
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersionTagging",
+                "s3:PutObjectTagging",
+                "s3:PutObjectVersionTagging"
+            ]),
+            json!(format!("arn:aws:s3:::{ns}-archive/*"))
+        )
+    );
+
     // trailvault's configuration, from Terraform's output; the worker's identity, as ECS
     // would give it: the worker role (here assumed by the local user).
     let out = run(terraform(&example).args(["output", "-raw", "config_toml"]));
     succeeded("terraform output config_toml", &out);
     let config = work.path().join("trailvault.toml");
-    std::fs::write(&config, &out.stdout).unwrap();
+    let config_toml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        config_toml.contains(&format!(
+            "\n[alerts]\nsns_topic_arn = \"{alerts_topic}\"\nbuiltin = [\"cis\"]\n\n\
+             [alerts.suppress_secs]\n\"unauthorized-api-calls\" = 900\n\n\
+             [[alerts.rules]]\nname = \"s3-bucket-deleted\"\n"
+        )),
+        "the rendered [alerts]:\n{config_toml}"
+    );
+    // trailvault reads [alerts] once its parser lands (issue 18); until then it runs on the
+    // rest of what Terraform rendered.
+    std::fs::write(&config, without_alerts(&config_toml)).unwrap();
     std::fs::write(
         work.path().join("config"),
         format!(
@@ -448,6 +563,72 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
             .unwrap()
     };
     let trailvault = |args: &[&str]| trailvault_as("worker", args);
+
+    // What the emulator holds, through the AWS CLI of the emulator's virtualenv: as the
+    // security account's local user, or (profile "worker") as the worker role.
+    let aws_out = |profile: &str, args: &[&str]| -> Output {
+        let mut cmd = Command::new(common::venv_python());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(&name);
+            }
+        }
+        cmd.args(["-m", "awscli"])
+            .args(args)
+            .args(["--output", "json", "--endpoint-url", &endpoint])
+            .env("AWS_CONFIG_FILE", work.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                work.path().join("credentials"),
+            )
+            .env("AWS_PROFILE", profile)
+            .output()
+            .expect("the AWS CLI (infra/local/emulator setup puts it in the emulator's virtualenv)")
+    };
+    let parsed = |what: &str, out: &Output| -> serde_json::Value {
+        succeeded(what, out);
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let aws = |profile: &str, args: &[&str]| -> serde_json::Value {
+        parsed(&format!("aws {}", args.join(" ")), &aws_out(profile, args))
+    };
+    let topic = aws(
+        "local",
+        &["sns", "get-topic-attributes", "--topic-arn", &alerts_topic],
+    );
+    assert_eq!(
+        topic["Attributes"]["KmsMasterKeyId"], alerts_key,
+        "the alerts topic is encrypted with the module's key: {topic:#}"
+    );
+    let subscriptions = aws(
+        "local",
+        &[
+            "sns",
+            "list-subscriptions-by-topic",
+            "--topic-arn",
+            &alerts_topic,
+        ],
+    );
+    let subscribed: Vec<(&str, &str)> = subscriptions["Subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["Protocol"].as_str().unwrap(),
+                s["Endpoint"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(subscribed, [("sqs", alerts_queue_arn.as_str())]);
+    let rotation = aws(
+        "local",
+        &["kms", "get-key-rotation-status", "--key-id", &alerts_key],
+    );
+    assert_eq!(rotation["KeyRotationEnabled"], true, "{rotation}");
 
     // CloudTrail writes into each member bucket; S3 notifies the queue of the bucket's region.
     let queues: serde_json::Value = serde_json::from_slice(
@@ -514,6 +695,107 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         "{}",
         String::from_utf8_lossy(&plan.stdout)
     );
+
+    // The alerts' plumbing, with IAM enforced (not yet the worker's own alerts): the worker
+    // role may publish to the topic, which delivers to the subscribed queue, and may mark an
+    // archived version as the worker does once its alerts are out.
+    let archive_bucket = format!("{ns}-archive");
+    let versions = sec
+        .s3(HOME)
+        .list_object_versions()
+        .bucket(&archive_bucket)
+        .send()
+        .await
+        .unwrap();
+    let archived_log = versions
+        .versions()
+        .iter()
+        .find(|v| v.key().is_some_and(|k| k.contains("/CloudTrail/")))
+        .expect("an archived log file");
+    let (log_key, log_version) = (
+        archived_log.key().unwrap(),
+        archived_log.version_id().unwrap(),
+    );
+    let message = "trailvault's Terraform test: the worker role publishes to the alerts topic";
+    let version_args = |verb: &'static str| {
+        [
+            "s3api",
+            verb,
+            "--bucket",
+            &archive_bucket,
+            "--key",
+            log_key,
+            "--version-id",
+            log_version,
+        ]
+    };
+    emulator.enforce_iam();
+    let published = aws_out(
+        "worker",
+        &[
+            "sns",
+            "publish",
+            "--topic-arn",
+            &alerts_topic,
+            "--message",
+            message,
+        ],
+    );
+    let tagged = aws_out(
+        "worker",
+        &[
+            &version_args("put-object-tagging")[..],
+            &[
+                "--tagging",
+                "TagSet=[{Key=trailvault-alerts,Value=published}]",
+            ],
+        ]
+        .concat(),
+    );
+    let tags = aws_out("worker", &version_args("get-object-tagging"));
+    emulator.relax_iam();
+    for (what, out) in [
+        ("sns publish as the worker", &published),
+        ("put-object-tagging as the worker", &tagged),
+        ("get-object-tagging as the worker", &tags),
+    ] {
+        assert!(
+            out.status.success(),
+            "{what}:\n{}\nthe emulator's log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            emulator.log_tail(20)
+        );
+    }
+    assert_eq!(
+        parsed("get-object-tagging", &tags)["TagSet"],
+        json!([{"Key": "trailvault-alerts", "Value": "published"}])
+    );
+    let sqs = sec.sqs(HOME);
+    let received = sqs
+        .receive_message()
+        .queue_url(&alerts_queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let delivered: Vec<serde_json::Value> = received
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    assert_eq!(delivered[0]["TopicArn"], alerts_topic, "{delivered:#?}");
+    assert_eq!(delivered[0]["Message"], message, "{delivered:#?}");
+    // The queue is left empty for alerts to come.
+    for m in received.messages() {
+        sqs.delete_message()
+            .queue_url(&alerts_queue_url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
 
     // The same archive verifies: the manifest and the versions it lists. The test's log files
     // come with no digests (as from a trail without log file validation), so nothing is

@@ -52,6 +52,11 @@ module "archive" {
   auditor_trusted_principals = var.auditor_principals
   # Terraform owns the bucket's lifecycle and default retention; the worker only reports.
   reconcile = "report"
+  alerts = {
+    enabled       = var.alerts.enabled
+    subscriptions = var.alerts.subscriptions
+    event_bus_arn = var.alerts.event_bus_arn
+  }
 
   force_destroy = var.force_destroy
   enforce_tls   = !local.emulator
@@ -123,6 +128,13 @@ module "worker" {
     worker = {
       visibility_timeout_secs = var.visibility_timeout_secs
     }
+    alerts = var.alerts.enabled ? {
+      sns_topic_arn = module.archive.alerts_topic_arn
+      event_bus_arn = var.alerts.event_bus_arn
+      builtin       = var.alerts.builtin
+      suppress_secs = var.alerts.suppress_secs
+      rules         = var.alerts.rules
+    } : null
   }
 }
 

@@ -18,6 +18,16 @@ output "report_signing_key_arn" {
   value       = module.archive.report_signing_key_arn
 }
 
+output "alerts_topic_arn" {
+  description = "The alerts topic (null with alerts off): subscribe more endpoints to it."
+  value       = module.archive.alerts_topic_arn
+}
+
+output "alerts_kms_key_arn" {
+  description = "The key the alerts topic is encrypted with (null with alerts off)."
+  value       = module.archive.alerts_kms_key_arn
+}
+
 output "queue_urls" {
   description = "The notification queues, by region."
   value = {

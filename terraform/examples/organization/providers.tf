@@ -29,6 +29,7 @@ provider "aws" {
     kms                    = var.endpoint
     logs                   = var.endpoint
     s3                     = var.endpoint
+    sns                    = var.endpoint
     sqs                    = var.endpoint
     ssm                    = var.endpoint
     sts                    = var.endpoint

@@ -136,6 +136,28 @@ variable "visibility_timeout_secs" {
   default     = 300
 }
 
+variable "alerts" {
+  description = "trailvault's alerts: with enabled, an encrypted SNS topic (module.archive), the subscriptions given, and the worker's [alerts] (builtin rule sets, suppress_secs per rule, custom rules as CloudWatch Logs filter patterns; event_bus_arn: an EventBridge bus as well). Off by default: a worker image without alerts refuses a configuration with [alerts], and a topic nobody subscribes to alerts nobody."
+  type = object({
+    enabled = optional(bool, false)
+    subscriptions = optional(list(object({
+      protocol = string
+      endpoint = string
+    })), [])
+    event_bus_arn = optional(string)
+    builtin       = optional(list(string), ["cis"])
+    suppress_secs = optional(map(number), {})
+    rules = optional(list(object({
+      name        = string
+      pattern     = string
+      severity    = optional(string, "medium")
+      description = optional(string)
+    })), [])
+  })
+  default  = {}
+  nullable = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Only for applying this example to the local emulator (infra/test does).
 
