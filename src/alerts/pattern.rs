@@ -139,6 +139,13 @@ impl PatternError {
     }
 }
 
+/// Two patterns are the same when their texts are (what a configuration compares).
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.text == other.text
+    }
+}
+
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)

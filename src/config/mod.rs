@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+mod alerts;
 mod completeness;
 mod error;
 mod ids;
@@ -19,6 +20,7 @@ mod raw;
 mod retention;
 mod validate;
 
+pub use alerts::{Alerts, Destination, RawAlerts, RawRule, Rule};
 pub use completeness::{Discovery, RawDiscovery, RawSweep, Sweep};
 pub use error::{ConfigError, Problem};
 pub use ids::{AccountId, BucketName, Invalid, KmsKey, QueueUrl, Region, RoleArn};

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use super::alerts::Alerts;
 use super::completeness::{Discovery, Sweep};
 use super::ids::{AccountId, BucketName, KmsKey, QueueUrl, Region, RoleArn};
 use super::raw::*;
@@ -26,6 +27,8 @@ pub struct Config {
     pub sweep: Sweep,
     /// `None`: only the configured accounts are served.
     pub discovery: Option<Discovery>,
+    /// `None`: alerts are off.
+    pub alerts: Option<Alerts>,
 }
 
 /// The central archive bucket in the security account.
@@ -168,6 +171,7 @@ impl Config {
             },
             sweep: self.sweep.to_raw(),
             discovery: Discovery::to_raw(self.discovery.as_ref()),
+            alerts: Alerts::to_raw(self.alerts.as_ref()),
         }
     }
 }

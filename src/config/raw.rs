@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::RawAlerts;
 use super::completeness::{RawDiscovery, RawSweep};
 use super::retention::RawRetention;
 
@@ -31,6 +32,8 @@ pub struct RawConfig {
     pub sweep: RawSweep,
     #[serde(default)]
     pub discovery: RawDiscovery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<RawAlerts>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -37,6 +37,7 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     let manifest = validate_manifest(&raw.manifest, &mut p);
     let sweep = completeness::validate_sweep(&raw.sweep, &mut p);
     let discovery = completeness::validate_discovery(&raw.discovery, &mut p);
+    let alerts = super::alerts::validate(raw.alerts.as_ref(), &mut p);
 
     // Relations between sections, checked only on the parts that are valid on their own
     // (an invalid queue would otherwise also be reported as a region without a queue).
@@ -89,6 +90,7 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             manifest,
             sweep,
             discovery,
+            alerts,
         }),
         _ => Err(p.0),
     }
