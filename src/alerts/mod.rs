@@ -2,4 +2,6 @@
 //! CloudTrail records, and the CIS benchmark's monitoring rules as a built-in set ([`cis`]).
 
 pub mod cis;
+pub mod deliver;
+pub mod eval;
 pub mod pattern;

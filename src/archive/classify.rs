@@ -6,6 +6,7 @@
 //! A parked message is never deleted: the queue hands it back until its redrive policy moves
 //! it to the dead-letter queue. A retried one comes back after its visibility timeout.
 
+use crate::alerts::deliver::AlertError;
 use crate::archive::copy::CopyError;
 use crate::archive::routing::Refusal;
 use crate::notification::NotificationError;
@@ -35,6 +36,8 @@ pub enum Failed<'e> {
     },
     /// The copy failed, on the source side or the archive side.
     Copy(&'e CopyError),
+    /// The object is archived, but its alerts are not out (SNS, EventBridge, the tag).
+    Alert(&'e AlertError),
 }
 
 /// Retry or park. Every variant is named, so that a new error cannot go unclassified.
@@ -78,6 +81,10 @@ pub fn classify(failed: Failed<'_>) -> ObjectResult {
         // pauses, see `archive::health`), whatever the failure.
         Failed::Copy(CopyError::ArchiveWrite { .. }) => Retry,
         Failed::Copy(CopyError::SourceChanged { .. } | CopyError::ArchiveCheck { .. }) => Retry,
+        // Our own side again: the message waits until its alerts are out. Past the queue's
+        // maxReceiveCount it reaches the dead-letter queue, and a redrive publishes them (its
+        // archived version carries no published tag).
+        Failed::Alert(_) => Retry,
     }
 }
 

@@ -25,6 +25,7 @@ use self::copy::Copier;
 use self::health::ArchiveHealth;
 use self::record::{Copying, Pace, Recorder};
 use self::tally::Tally;
+use crate::alerts::deliver::Alerter;
 use crate::aws::Aws;
 use crate::completeness::discovery::Discovery;
 use crate::config::Config;
@@ -59,6 +60,8 @@ pub struct Ctx {
     pub copying: Copying,
     /// Whether the archive side answers; while it does not, no work is taken.
     pub archive_health: Arc<ArchiveHealth>,
+    /// Publishes the alerts of the records archived, when alerts are on for this run.
+    pub alerter: Option<Arc<Alerter>>,
 }
 
 /// The archiving machinery a run needs, whatever feeds it objects (the queues, the sweep, a
@@ -67,6 +70,8 @@ pub struct Engine {
     pub ctx: Arc<Ctx>,
     manifest_writer: Option<tokio::task::JoinHandle<()>>,
     discoverer: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// Publishes suppression summaries; at the end, every one left.
+    flusher: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl Engine {
@@ -76,8 +81,28 @@ impl Engine {
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
         pace: Pace,
+        alerts: bool,
     ) -> anyhow::Result<Engine> {
-        let copier = Copier::new(&config, aws).await?;
+        let mut copier = Copier::new(&config, aws).await?;
+        let alerter = match (alerts, &config.alerts) {
+            (false, _) => None,
+            (true, None) => anyhow::bail!(
+                "alerts were asked for, but the configuration has no [alerts] section (see the \
+                 operator's guide, \"Alerts\")"
+            ),
+            (true, Some(_)) => {
+                Alerter::new(&config, aws, copier.archive().0.clone(), metrics.clone())
+                    .map(Arc::new)
+            }
+        };
+        if let Some(alerter) = &alerter {
+            copier.evaluate(alerter.rules());
+        }
+        let flusher = alerter.as_ref().map(|alerter| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(alerter.clone().every(stop.clone()));
+            (stop, task)
+        });
         let writer = Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
         let copying = Copying::default();
         let archive_health = Arc::new(ArchiveHealth::new(
@@ -142,11 +167,13 @@ impl Engine {
             shutdown,
             copying,
             archive_health,
+            alerter,
         });
         Ok(Engine {
             ctx,
             manifest_writer,
             discoverer,
+            flusher,
         })
     }
 
@@ -154,6 +181,10 @@ impl Engine {
     /// be gone (their manifest entries are what the last manifest lists).
     pub async fn finish(self) -> anyhow::Result<()> {
         if let Some((stop, task)) = self.discoverer {
+            stop.cancel();
+            task.await?;
+        }
+        if let Some((stop, task)) = self.flusher {
             stop.cancel();
             task.await?;
         }

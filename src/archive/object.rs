@@ -12,6 +12,7 @@ use super::layout::printable;
 use super::record::Listing;
 use super::routing::{self, Refusal};
 use super::Ctx;
+use crate::alerts::deliver::Evidence;
 use crate::manifest::Entry;
 use crate::notification::ObjectRef;
 use crate::telemetry::metrics::{AccountLabel, ObjectLabels, ReasonLabel};
@@ -161,6 +162,15 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                     sha256 = %copied.sha256, bytes = copied.bytes, "archived"
                 ),
             }
+            if let Some(result) = alert(ctx, &route, object, &copied).await {
+                return Archival {
+                    result,
+                    outcome: Some(copied.outcome),
+                    bytes: copied.bytes,
+                    reason: Some("alert_delivery"),
+                    listing,
+                };
+            }
             Archival {
                 result: ObjectResult::Done,
                 outcome: Some(copied.outcome),
@@ -189,6 +199,49 @@ pub async fn archive(ctx: &Ctx, object: &ObjectRef) -> Archival {
                 ),
             }
             Archival::failed(result, e.label())
+        }
+    }
+}
+
+/// Delivers the alerts of an archived log file's records, when alerts are on and some record
+/// matched. `Some(Retry)` when they are not out: the archive side of it is done, but the
+/// message stays until its alerts are out too. Never the message's fault: never parked.
+async fn alert(
+    ctx: &Ctx,
+    route: &routing::Route<'_>,
+    object: &ObjectRef,
+    copied: &super::copy::Copied,
+) -> Option<ObjectResult> {
+    let alerter = ctx.alerter.as_ref()?;
+    let matches = copied.matches.as_ref().filter(|m| !m.is_empty())?;
+    let account = route.account.id.to_string();
+    let region = crate::cloudtrail::key::parse(&object.key)
+        .map(|k| k.region.to_owned())
+        .unwrap_or_else(|_| route.bucket.region.to_string());
+    let evidence = Evidence {
+        account: &account,
+        account_name: &route.account.name,
+        region: &region,
+        archive_bucket: ctx.config.archive.bucket.as_str(),
+        archive_key: &copied.archive_key,
+        version_id: copied.version_id.as_deref(),
+        sha256: &copied.sha256,
+        source_bucket: &object.bucket,
+        source_key: &object.key,
+    };
+    match alerter.deliver(&evidence, matches).await {
+        Ok(_) => None,
+        Err(e) => {
+            ctx.metrics
+                .failures
+                .get_or_create(&ReasonLabel {
+                    reason: "alert_delivery",
+                })
+                .inc();
+            ctx.tally.failure("alert_delivery");
+            error!(account = %route.account.name, archive_key = %printable(&copied.archive_key),
+                error = %e, "archived, but its alerts are not out; the message stays and is retried");
+            Some(classify(Failed::Alert(&e)))
         }
     }
 }

@@ -77,6 +77,14 @@ impl Aws {
         aws_sdk_sts::Client::new(&self.in_region(region))
     }
 
+    pub fn sns(&self, region: &Region) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.in_region(region))
+    }
+
+    pub fn events(&self, region: &Region) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.in_region(region))
+    }
+
     pub fn cloudtrail(&self, region: &Region) -> aws_sdk_cloudtrail::Client {
         aws_sdk_cloudtrail::Client::new(&self.in_region(region))
     }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::gzip;
+use crate::alerts::eval::{FileMatches, Rules};
 
 /// Largest decompressed log file accepted. CloudTrail's own are far smaller; this only bounds
 /// the work a hostile file can cause.
@@ -29,6 +30,8 @@ pub struct LogSummary {
     /// RFC 3339, as in the records; `None` when no record has an `eventTime`.
     pub oldest: Option<String>,
     pub newest: Option<String>,
+    /// What the alert rules matched, when they were evaluated.
+    pub matches: FileMatches,
 }
 
 /// Why a file is not a CloudTrail log file: the reason it is archived as quarantined.
@@ -51,14 +54,17 @@ pub struct LogCheck {
 }
 
 impl LogCheck {
-    /// Starts a check on a blocking thread.
-    pub fn start() -> LogCheck {
+    /// Starts a check on a blocking thread; with `rules`, every record is evaluated too.
+    pub fn start(rules: Option<Rules>) -> LogCheck {
         let (tx, rx) = mpsc::channel(4);
         let handle = tokio::task::spawn_blocking(move || {
-            check(ChannelReader {
-                rx,
-                chunk: Bytes::new(),
-            })
+            check(
+                ChannelReader {
+                    rx,
+                    chunk: Bytes::new(),
+                },
+                rules,
+            )
         });
         LogCheck {
             tx: Some(tx),
@@ -87,23 +93,29 @@ impl LogCheck {
 
 /// Checks a whole log file held in memory (tests, and small files).
 pub fn check_bytes(compressed: &[u8]) -> Result<LogSummary, NotALogFile> {
-    check(compressed)
+    check(compressed, None)
 }
 
-fn check<R: Read>(compressed: R) -> Result<LogSummary, NotALogFile> {
+/// Checks a whole log file held in memory and evaluates `rules` on its records.
+pub fn evaluate_bytes(compressed: &[u8], rules: &Rules) -> Result<LogSummary, NotALogFile> {
+    check(compressed, Some(rules.clone()))
+}
+
+fn check<R: Read>(compressed: R, rules: Option<Rules>) -> Result<LogSummary, NotALogFile> {
     let tripped = Rc::new(Cell::new(false));
     let json = BufReader::with_capacity(
         64 * 1024,
         TokenGuard::new(gzip::reader(compressed, MAX_DECOMPRESSED), tripped.clone()),
     );
     let mut de = serde_json::Deserializer::from_reader(json);
-    let summary = serde::Deserializer::deserialize_map(&mut de, LogVisitor).map_err(|e| {
-        if tripped.get() {
-            NotALogFile::Json(TokenTooLong.to_string())
-        } else {
-            describe(e)
-        }
-    })?;
+    let summary =
+        serde::Deserializer::deserialize_map(&mut de, LogVisitor { rules }).map_err(|e| {
+            if tripped.get() {
+                NotALogFile::Json(TokenTooLong.to_string())
+            } else {
+                describe(e)
+            }
+        })?;
     de.end().map_err(|e| NotALogFile::Trailing(e.to_string()))?;
     Ok(summary)
 }
@@ -206,7 +218,9 @@ impl Read for ChannelReader {
     }
 }
 
-struct LogVisitor;
+struct LogVisitor {
+    rules: Option<Rules>,
+}
 
 impl<'de> Visitor<'de> for LogVisitor {
     type Value = LogSummary;
@@ -222,7 +236,9 @@ impl<'de> Visitor<'de> for LogVisitor {
                 if summary.is_some() {
                     return Err(serde::de::Error::duplicate_field("Records"));
                 }
-                summary = Some(map.next_value_seed(RecordsSeed)?);
+                summary = Some(map.next_value_seed(RecordsSeed {
+                    rules: self.rules.clone(),
+                })?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -231,17 +247,21 @@ impl<'de> Visitor<'de> for LogVisitor {
     }
 }
 
-struct RecordsSeed;
+struct RecordsSeed {
+    rules: Option<Rules>,
+}
 
 impl<'de> DeserializeSeed<'de> for RecordsSeed {
     type Value = LogSummary;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<LogSummary, D::Error> {
-        d.deserialize_seq(RecordsVisitor)
+        d.deserialize_seq(RecordsVisitor { rules: self.rules })
     }
 }
 
-struct RecordsVisitor;
+struct RecordsVisitor {
+    rules: Option<Rules>,
+}
 
 /// Only the field the summary needs; everything else is skipped as it streams past.
 #[derive(Deserialize)]
@@ -259,14 +279,37 @@ impl<'de> Visitor<'de> for RecordsVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LogSummary, A::Error> {
         let mut s = LogSummary::default();
-        while let Some(record) = seq.next_element::<RecordTime>()? {
-            s.records += 1;
-            if let Some(t) = record.event_time {
-                if s.oldest.as_ref().is_none_or(|o| t < *o) {
-                    s.oldest = Some(t.clone());
+        let note_time = |s: &mut LogSummary, t: &str| {
+            if s.oldest.as_deref().is_none_or(|o| t < o) {
+                s.oldest = Some(t.to_owned());
+            }
+            if s.newest.as_deref().is_none_or(|n| t > n) {
+                s.newest = Some(t.to_owned());
+            }
+        };
+        match &self.rules {
+            // Only the time: everything else is skipped as it streams past.
+            None => {
+                while let Some(record) = seq.next_element::<RecordTime>()? {
+                    s.records += 1;
+                    if let Some(t) = record.event_time {
+                        note_time(&mut s, &t);
+                    }
                 }
-                if s.newest.as_ref().is_none_or(|n| t > *n) {
-                    s.newest = Some(t);
+            }
+            // The whole record, one at a time, for the rules.
+            Some(rules) => {
+                while let Some(record) = seq.next_element::<serde_json::Value>()? {
+                    if !record.is_object() {
+                        return Err(serde::de::Error::custom("a record is not a JSON object"));
+                    }
+                    if let Some(t) = record.get("eventTime").and_then(|t| t.as_str()) {
+                        note_time(&mut s, t);
+                    } else if record.get("eventTime").is_some_and(|t| !t.is_null()) {
+                        return Err(serde::de::Error::custom("eventTime is not a string"));
+                    }
+                    rules.record(s.records, &record, &mut s.matches);
+                    s.records += 1;
                 }
             }
         }
@@ -296,6 +339,44 @@ mod tests {
         assert_eq!(s.newest.as_deref(), Some("2026-11-01T00:04:00Z"));
         let empty = check_bytes(&gz(br#"{"Records":[]}"#)).unwrap();
         assert_eq!(empty, LogSummary::default());
+    }
+
+    #[test]
+    fn evaluating_rules_gives_the_same_verdict_and_summary() {
+        let rule = crate::config::Rule {
+            name: "login".to_owned(),
+            control: None,
+            severity: crate::alerts::cis::Severity::High,
+            description: String::new(),
+            pattern: crate::alerts::pattern::Pattern::parse(
+                r#"{ $.eventTime = "2026-11-01T00:04:00Z" }"#,
+            )
+            .unwrap(),
+            suppress: None,
+            builtin: false,
+        };
+        let rules = Rules(std::sync::Arc::new(vec![rule]));
+        let with = evaluate_bytes(&gz(LOG.as_bytes()), &rules).unwrap();
+        let without = check_bytes(&gz(LOG.as_bytes())).unwrap();
+        assert_eq!(with.matches.matches.len(), 1);
+        assert_eq!(with.matches.matches[0].index, 3);
+        assert_eq!(
+            LogSummary {
+                matches: FileMatches::default(),
+                ..with
+            },
+            without
+        );
+        for bad in [
+            &b"{\"Records\":[1]}"[..],
+            b"{\"Records\":[{\"eventTime\":5}]}",
+            b"{\"Records\":[]} {}",
+            b"{\"records\":[]}",
+        ] {
+            let a = evaluate_bytes(&gz(bad), &rules).is_err();
+            let b = check_bytes(&gz(bad)).is_err();
+            assert!(a && b, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
@@ -358,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn streamed_in_chunks_it_gives_the_same_verdict() {
         let compressed = gz(LOG.as_bytes());
-        let mut check = LogCheck::start();
+        let mut check = LogCheck::start(None);
         for chunk in compressed.chunks(7) {
             check.feed(Bytes::copy_from_slice(chunk)).await;
         }
@@ -368,7 +449,7 @@ mod tests {
         );
 
         // A failing check stops listening; feeding more must not block or fail.
-        let mut check = LogCheck::start();
+        let mut check = LogCheck::start(None);
         check.feed(Bytes::from_static(b"not gzip at all")).await;
         for _ in 0..100 {
             check.feed(Bytes::from_static(b"more bytes")).await;

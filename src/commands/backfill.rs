@@ -41,6 +41,10 @@ pub struct BackfillArgs {
     /// List and compare only: say what would be archived, archive nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Evaluate the [alerts] rules on the files archived, and publish their alerts (history
+    /// is not alerted on otherwise).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub alerts: bool,
 }
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
@@ -64,6 +68,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Metrics::new()),
         shutdown.clone(),
         Pace::Draining,
+        args.alerts,
     )
     .await?;
     let ctx = engine.ctx.clone();

@@ -15,6 +15,17 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleSeverity {
+    pub rule: String,
+    pub severity: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
     pub queue: String,
 }
@@ -108,6 +119,12 @@ pub struct Metrics {
     pub discovery_failures: Counter,
     /// Panics caught (a bug), by the task that panicked (`message`, `sweep`, `backfill`).
     pub panics: Family<TaskLabel, Counter>,
+    /// Alerts published (each match, and each summary of folded matches), by rule.
+    pub alerts: Family<RuleSeverity, Counter>,
+    /// Matches folded into a suppression window's summary instead of alerting alone.
+    pub alerts_folded: Family<RuleLabel, Counter>,
+    /// Publish (or tagging) attempts that failed; the message stays until they succeed.
+    pub alert_failures: Counter,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -147,6 +164,9 @@ impl Metrics {
             discovered_accounts: Family::default(),
             discovery_failures: Counter::default(),
             panics: Family::default(),
+            alerts: Family::default(),
+            alerts_folded: Family::default(),
+            alert_failures: Counter::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -255,6 +275,21 @@ impl Metrics {
             "trailvault_discovered_accounts",
             "Organization accounts at the last discovery, by status",
             m.discovered_accounts.clone(),
+        );
+        registry.register(
+            "trailvault_alerts",
+            "Alerts published, by rule and severity",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "trailvault_alerts_folded",
+            "Matches folded into a suppression window's summary, by rule",
+            m.alerts_folded.clone(),
+        );
+        registry.register(
+            "trailvault_alert_failures",
+            "Failed alert deliveries (SNS, EventBridge, or the published tag); retried",
+            m.alert_failures.clone(),
         );
         registry.register(
             "trailvault_discovery_failures",

@@ -75,8 +75,15 @@ pub async fn run(
     } else {
         Pace::Steady
     };
-    let engine =
-        Engine::start(config.clone(), aws, metrics.clone(), shutdown.clone(), pace).await?;
+    let engine = Engine::start(
+        config.clone(),
+        aws,
+        metrics.clone(),
+        shutdown.clone(),
+        pace,
+        config.alerts.is_some(),
+    )
+    .await?;
     let ctx = engine.ctx.clone();
     // A killed replica's unfinished uploads: its messages came back and were copied again.
     // Twice the visibility timeout, so that no live replica's upload is taken for one.

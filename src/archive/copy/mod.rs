@@ -45,6 +45,7 @@ pub use self::error::CopyError;
 use self::write::metadata;
 use super::layout::{conflict_key, meta, printable, rfc3339};
 use super::routing::Route;
+use crate::alerts::eval::{FileMatches, Rules};
 use crate::aws::{Aws, Failure, Head, Members};
 use crate::cloudtrail::logfile::{LogSummary, NotALogFile};
 use crate::config::Config;
@@ -107,6 +108,8 @@ pub struct Copied {
     pub archived_at: String,
     /// The source version it is a copy of, when the source bucket is versioned.
     pub source_version_id: Option<String>,
+    /// What the alert rules matched in a valid log file, when they were evaluated.
+    pub matches: Option<FileMatches>,
 }
 
 /// Copies objects into the archive. Built once; shared by every task.
@@ -117,6 +120,8 @@ pub struct Copier {
     kms_key_arn: String,
     lock: Lock,
     members: Arc<Members>,
+    /// Evaluated on every record of every log file read, when set.
+    rules: Option<Rules>,
 }
 
 /// What the first read of the source found.
@@ -144,7 +149,13 @@ impl Copier {
             kms_key_arn,
             lock: config.retention.lock,
             members: Arc::new(Members::new(aws, home)),
+            rules: None,
         })
+    }
+
+    /// Evaluates `rules` on every record of every log file this copier reads.
+    pub fn evaluate(&mut self, rules: Rules) {
+        self.rules = Some(rules);
     }
 
     /// The archive bucket's client and name.
@@ -164,6 +175,19 @@ impl Copier {
 
     /// Copies one routed object into the archive (see the module documentation).
     pub async fn copy(&self, route: &Route<'_>, object: &ObjectRef) -> Result<Copied, CopyError> {
+        let mut matches = None;
+        let mut copied = self.copy_once(route, object, &mut matches).await?;
+        copied.matches = matches;
+        Ok(copied)
+    }
+
+    /// The copy; `matches` gets what the rules matched as soon as the source is read.
+    async fn copy_once(
+        &self,
+        route: &Route<'_>,
+        object: &ObjectRef,
+        matches: &mut Option<FileMatches>,
+    ) -> Result<Copied, CopyError> {
         let account = route.account.id.to_string();
         let source = self
             .members
@@ -209,7 +233,12 @@ impl Copier {
         } else {
             self.head_archive(key, None).await?
         };
-        let inspected = self.inspect(got.body, route, object, size, small).await?;
+        let mut inspected = self.inspect(got.body, route, object, size, small).await?;
+        if self.rules.is_some() {
+            if let Some(Ok(summary)) = &mut inspected.log {
+                *matches = Some(std::mem::take(&mut summary.matches));
+            }
+        }
         let sha_hex = hex::encode(inspected.sha256);
         // Where other bytes for a taken key go: the first bytes stay what readers get.
         let conflict = conflict_key(key, &sha_hex);
@@ -361,6 +390,7 @@ impl Copier {
             lock_repaired: false,
             archived_at: rfc3339(now),
             source_version_id: source_version,
+            matches: None,
         })
     }
 
@@ -416,6 +446,7 @@ impl Copier {
                 .get(meta::SOURCE_VERSION)
                 .filter(|v| *v != "null")
                 .cloned(),
+            matches: None,
         })
     }
 }

@@ -26,7 +26,7 @@ impl Copier {
         let account = route.account.id.to_string();
         let mut hasher = Sha256::new();
         let mut kept = keep.then(|| Vec::with_capacity(size as usize));
-        let mut check = (route.kind == FileKind::Log).then(LogCheck::start);
+        let mut check = (route.kind == FileKind::Log).then(|| LogCheck::start(self.rules.clone()));
         let mut read = 0u64;
         while let Some(chunk) = next_chunk(&mut body, &account, object).await? {
             read += chunk.len() as u64;
