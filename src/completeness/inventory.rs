@@ -69,8 +69,19 @@ pub async fn roots(
     bucket: &str,
     account: &str,
 ) -> Result<Vec<String>, Failure> {
+    roots_under(s3, bucket, "", Some(account)).await
+}
+
+/// The same, under `base` (a source bucket's folder in the archive), for one account or, with
+/// `None`, every account found there.
+pub async fn roots_under(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    base: &str,
+    account: Option<&str>,
+) -> Result<Vec<String>, Failure> {
     let mut roots = Vec::new();
-    let mut frontier = vec![String::new()];
+    let mut frontier = vec![base.to_owned()];
     let mut opened = 0;
     for depth in 0..=MAX_PREFIX_DEPTH {
         let mut next = Vec::new();
@@ -86,10 +97,24 @@ pub async fn roots(
             opened += 1;
             for folder in listing::folders(s3, bucket, &prefix).await? {
                 if folder.ends_with("AWSLogs/") {
-                    roots.push(format!("{folder}{account}/"));
+                    let mut parents = vec![folder.clone()];
                     for org in listing::folders(s3, bucket, &folder).await? {
                         if org[folder.len()..].starts_with("o-") {
-                            roots.push(format!("{org}{account}/"));
+                            parents.push(org);
+                        }
+                    }
+                    for parent in parents {
+                        match account {
+                            Some(account) => roots.push(format!("{parent}{account}/")),
+                            None => {
+                                for a in listing::folders(s3, bucket, &parent).await? {
+                                    let name = a[parent.len()..].trim_end_matches('/');
+                                    if name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())
+                                    {
+                                        roots.push(a);
+                                    }
+                                }
+                            }
                         }
                     }
                 } else if depth < MAX_PREFIX_DEPTH {
