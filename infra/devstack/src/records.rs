@@ -598,7 +598,15 @@ fn management_call(rng: &mut ChaCha8Rng, ctx: &Context<'_>) -> Call {
             true,
             Value::Null,
         ),
-        73..=79 => call(
+        // The organization's structure changing (CIS 4.15), from the management account's
+        // delegated administrators as much as anyone.
+        73 => call(
+            "organizations.amazonaws.com",
+            "AttachPolicy",
+            false,
+            json!({"policyId": "p-examplescp1", "targetId": format!("{a}")}),
+        ),
+        74..=79 => call(
             "dynamodb.amazonaws.com",
             "DescribeTable",
             true,
