@@ -14,8 +14,10 @@
 //!   minutes).
 //!
 //! Tags are not evidence (Object Lock does not cover them, and anyone with
-//! s3:PutObjectVersionTagging can set one): a planted tag can only keep a redelivery from
-//! publishing again, never hide a record, which `trailvault alerts scan` finds in the archive.
+//! s3:PutObjectVersionTagging can set one). A version the worker has just written is
+//! published whatever its tags say (no alert of it can be out yet), so a tag planted on new
+//! versions silences nothing; a planted tag can only keep a redelivery of an already archived
+//! file from publishing, and never hides a record, which `trailvault alerts scan` finds.
 //!
 //! Suppression: a rule with a window publishes its first match per account, then folds the
 //! matches of the rest of the window into one summary alert published when the window ends
@@ -125,7 +127,7 @@ impl Alerter {
     ) -> Option<Alerter> {
         let alerts = config.alerts.as_ref()?;
         Some(Alerter {
-            rules: Rules(Arc::new(alerts.rules.clone())),
+            rules: Rules::new(alerts.rules.clone()),
             sns: alerts
                 .sns_topic
                 .as_ref()
@@ -146,18 +148,22 @@ impl Alerter {
     }
 
     fn rule(&self, i: usize) -> &Rule {
-        &self.rules.0[i]
+        self.rules.get(i)
     }
 
     /// Publishes a file's alerts, unless its archived version says they are out already;
     /// then tags the version.
+    /// `fresh`: this copy wrote the version just now, so no alert of it can be out yet, and a
+    /// published tag on it (planted in the moment since) is not believed.
     pub async fn deliver(
         &self,
         ev: &Evidence<'_>,
         matches: &FileMatches,
+        fresh: bool,
     ) -> Result<Delivered, AlertError> {
+        // Read even for a fresh version: a legal hold placed since keeps its tags beside ours.
         let tags = self.tags(ev).await?;
-        if tags.iter().any(|t| t.key() == PUBLISHED_TAG) {
+        if !fresh && tags.iter().any(|t| t.key() == PUBLISHED_TAG) {
             info!(archive_key = %printable(ev.archive_key), "alerts already published for this version (tagged); not sent again");
             return Ok(Delivered::AlreadyPublished);
         }

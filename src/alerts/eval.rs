@@ -1,7 +1,8 @@
 //! Rules evaluated on the records of one log file as they stream past: what matched, kept
 //! small enough to publish, and bounded whatever the file holds.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -19,7 +20,12 @@ const FIELD_BUDGET: usize = 1024;
 
 /// The rules, shared by every copy of a run.
 #[derive(Debug, Clone)]
-pub struct Rules(pub Arc<Vec<Rule>>);
+pub struct Rules {
+    rules: Arc<Vec<Rule>>,
+    /// The top-level fields any rule looks at (and `eventTime`, which the log check reads);
+    /// `None`: some rule may look at any field.
+    fields: Option<Arc<HashSet<String>>>,
+}
 
 /// One record that matched one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,29 +59,127 @@ impl FileMatches {
 }
 
 impl Rules {
-    /// Evaluates every rule on one record.
-    pub fn record(&self, index: u64, record: &Value, out: &mut FileMatches) {
+    pub fn new(rules: Vec<Rule>) -> Rules {
+        let mut fields = HashSet::from(["eventTime".to_owned()]);
+        let mut all = false;
+        for r in &rules {
+            match r.pattern.fields() {
+                Some(f) => fields.extend(f.into_iter().map(str::to_owned)),
+                None => all = true,
+            }
+        }
+        Rules {
+            rules: Arc::new(rules),
+            fields: (!all).then(|| Arc::new(fields)),
+        }
+    }
+
+    pub fn get(&self, i: usize) -> &Rule {
+        &self.rules[i]
+    }
+
+    pub fn all(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// One record (its JSON text, as in the file) as the rules need it: a JSON object of the
+    /// fields they look at, parsed; every other field skipped without building it. Most
+    /// records match nothing, and building every string and map of every record would cost
+    /// more than the rules.
+    pub fn view(&self, record: &str) -> Result<Value, serde_json::Error> {
+        match &self.fields {
+            None => serde_json::from_str(record),
+            Some(fields) => {
+                let mut de = serde_json::Deserializer::from_str(record);
+                let view = serde::Deserializer::deserialize_map(&mut de, View { fields })?;
+                de.end()?;
+                Ok(view)
+            }
+        }
+    }
+
+    /// Evaluates every rule on one record: `view` from [`Rules::view`], `record` its text.
+    pub fn record(&self, index: u64, view: &Value, record: &str, out: &mut FileMatches) {
+        let mut full: Option<Value> = None;
         let mut kept: Option<(String, Vec<String>)> = None;
-        for (i, rule) in self.0.iter().enumerate() {
-            if !rule.pattern.matches(record) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.pattern.matches(view) {
                 continue;
             }
             if out.kept >= FILE_BUDGET {
                 *out.overflow.entry(i).or_default() += 1;
                 continue;
             }
-            // Serialized once, whatever the number of rules it matches.
-            let (json, trimmed) = kept.get_or_insert_with(|| trim(record)).clone();
+            // The whole record, parsed and kept once, whatever the number of rules it matches:
+            // its own text when it fits.
+            let full = full.get_or_insert_with(|| serde_json::from_str(record).unwrap_or_default());
+            let (json, trimmed) = kept
+                .get_or_insert_with(|| {
+                    if record.len() <= RECORD_BUDGET {
+                        (record.to_owned(), Vec::new())
+                    } else {
+                        trim(full)
+                    }
+                })
+                .clone();
             out.kept += json.len();
             out.matches.push(Match {
                 rule: i,
                 index,
-                event_id: text(record, "eventID"),
-                about: about(record),
+                event_id: text(full, "eventID"),
+                about: about(full),
                 record: json,
                 trimmed,
             });
         }
+    }
+}
+
+/// A field name, borrowed from the record's text where it has no escapes (serde's own `Cow`
+/// always copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+/// A record's fields the rules look at, the others skipped.
+struct View<'f> {
+    fields: &'f HashSet<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for View<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a record (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if self.fields.contains(key.as_ref()) {
+                out.insert(key.into_owned(), map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -186,7 +290,7 @@ mod tests {
     use crate::alerts::pattern::Pattern;
 
     fn rules(patterns: &[&str]) -> Rules {
-        Rules(Arc::new(
+        Rules::new(
             patterns
                 .iter()
                 .enumerate()
@@ -200,7 +304,7 @@ mod tests {
                     builtin: false,
                 })
                 .collect(),
-        ))
+        )
     }
 
     #[test]
@@ -213,7 +317,8 @@ mod tests {
         let record = json!({"eventID": "e1", "eventName": "ConsoleLogin", "eventTime": "2026-12-01T00:00:00Z",
             "sourceIPAddress": "203.0.113.9", "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111111111111:root"}});
         let mut out = FileMatches::default();
-        r.record(7, &record, &mut out);
+        let text = record.to_string();
+        r.record(7, &r.view(&text).unwrap(), &text, &mut out);
         assert_eq!(out.matches.len(), 2);
         assert_eq!(
             out.matches.iter().map(|m| m.rule).collect::<Vec<_>>(),
@@ -246,8 +351,9 @@ mod tests {
         let record = json!({"errorCode": "AccessDenied", "pad": "p".repeat(100_000)});
         let mut out = FileMatches::default();
         let n = 200u64;
+        let text = record.to_string();
         for i in 0..n {
-            r.record(i, &record, &mut out);
+            r.record(i, &r.view(&text).unwrap(), &text, &mut out);
         }
         let kept = out.matches.len() as u64;
         assert!(kept < n && kept > 0, "{kept}");

@@ -63,6 +63,8 @@ enum Expr {
 #[derive(Debug, Clone)]
 struct Test {
     selector: Vec<Step>,
+    /// No wildcard in the selector.
+    plain: bool,
     check: Check,
 }
 
@@ -197,9 +199,30 @@ impl Pattern {
     pub fn matches(&self, record: &Value) -> bool {
         self.expr.eval(record)
     }
+
+    /// The record's top-level fields the pattern can look at; `None` when a selector starts
+    /// with a wildcard or an index (any field). A record holding only these fields matches
+    /// exactly as the whole record does.
+    pub fn fields(&self) -> Option<Vec<&str>> {
+        let mut out = Vec::new();
+        self.expr.fields(&mut out).then_some(out)
+    }
 }
 
 impl Expr {
+    fn fields<'p>(&'p self, out: &mut Vec<&'p str>) -> bool {
+        match self {
+            Expr::And(all) | Expr::Or(all) => all.iter().all(|e| e.fields(out)),
+            Expr::Test(t) => match t.selector.first() {
+                Some(Step::Field(name)) => {
+                    out.push(name);
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
+
     fn eval(&self, record: &Value) -> bool {
         match self {
             Expr::And(all) => all.iter().all(|e| e.eval(record)),
@@ -211,8 +234,25 @@ impl Expr {
 
 impl Test {
     fn eval(&self, record: &Value) -> bool {
+        // A path of field names and indices reaches at most one node: no list to build (the
+        // rules run on every record, and nearly every selector is such a path).
+        if self.plain {
+            let mut at = Some(record);
+            for step in &self.selector {
+                at = match (step, at) {
+                    (Step::Field(name), Some(Value::Object(map))) => map.get(name),
+                    (Step::Index(i), Some(Value::Array(items))) => items.get(*i),
+                    _ => None,
+                };
+            }
+            return self.check(at.as_slice());
+        }
         let mut found = Vec::new();
         resolve(record, &self.selector, &mut found);
+        self.check(&found)
+    }
+
+    fn check(&self, found: &[&Value]) -> bool {
         match &self.check {
             Check::NotExists => found.is_empty(),
             Check::Exists => !found.is_empty(),
@@ -750,7 +790,12 @@ impl Parser {
                 )
             }
         };
-        Ok(Expr::Test(Test { selector, check }))
+        let plain = !selector.contains(&Step::Any);
+        Ok(Expr::Test(Test {
+            selector,
+            plain,
+            check,
+        }))
     }
 
     fn value(&mut self, op: Op) -> Result<Check, PatternError> {

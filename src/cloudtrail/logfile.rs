@@ -297,18 +297,22 @@ impl<'de> Visitor<'de> for RecordsVisitor {
                     }
                 }
             }
-            // The whole record, one at a time, for the rules.
+            // Each record's text, then the fields the rules look at.
             Some(rules) => {
-                while let Some(record) = seq.next_element::<serde_json::Value>()? {
-                    if !record.is_object() {
+                while let Some(record) = seq.next_element::<Box<serde_json::value::RawValue>>()? {
+                    let text = record.get();
+                    let view = rules.view(text).map_err(serde::de::Error::custom)?;
+                    match view.get("eventTime") {
+                        Some(serde_json::Value::String(t)) => note_time(&mut s, t),
+                        None | Some(serde_json::Value::Null) => {}
+                        Some(_) => {
+                            return Err(serde::de::Error::custom("eventTime is not a string"))
+                        }
+                    }
+                    if !view.is_object() {
                         return Err(serde::de::Error::custom("a record is not a JSON object"));
                     }
-                    if let Some(t) = record.get("eventTime").and_then(|t| t.as_str()) {
-                        note_time(&mut s, t);
-                    } else if record.get("eventTime").is_some_and(|t| !t.is_null()) {
-                        return Err(serde::de::Error::custom("eventTime is not a string"));
-                    }
-                    rules.record(s.records, &record, &mut s.matches);
+                    rules.record(s.records, &view, text, &mut s.matches);
                     s.records += 1;
                 }
             }
@@ -355,7 +359,7 @@ mod tests {
             suppress: None,
             builtin: false,
         };
-        let rules = Rules(std::sync::Arc::new(vec![rule]));
+        let rules = Rules::new(vec![rule]);
         let with = evaluate_bytes(&gz(LOG.as_bytes()), &rules).unwrap();
         let without = check_bytes(&gz(LOG.as_bytes())).unwrap();
         assert_eq!(with.matches.matches.len(), 1);

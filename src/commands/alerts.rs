@@ -268,18 +268,7 @@ fn scan_rules(config: &Config, args: &ScanArgs) -> anyhow::Result<Vec<ConfigRule
     }
     let all: Vec<ConfigRule> = match &config.alerts {
         Some(alerts) => alerts.rules.clone(),
-        None => cis::rules()
-            .into_iter()
-            .map(|(b, pattern)| ConfigRule {
-                name: b.name.to_owned(),
-                control: Some(b.control.to_owned()),
-                severity: b.severity,
-                description: b.description.to_owned(),
-                pattern,
-                suppress: None,
-                builtin: true,
-            })
-            .collect(),
+        None => ConfigRule::cis(),
     };
     for name in &args.rules {
         if !all.iter().any(|r| &r.name == name) {
@@ -303,7 +292,7 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<u64> {
     use futures_util::StreamExt as _;
 
     let (config, _) = args.config.load()?;
-    let rules = Rules(std::sync::Arc::new(scan_rules(&config, args)?));
+    let rules = Rules::new(scan_rules(&config, args)?);
     let to = args.to.unwrap_or_else(OffsetDateTime::now_utc);
     anyhow::ensure!(
         args.from < to,
@@ -411,7 +400,7 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<u64> {
         };
         for m in &summary.matches.matches {
             matches += 1;
-            let rule = &rules.0[m.rule];
+            let rule = &rules.get(m.rule);
             let event_name = m
                 .about
                 .get("event_name")
@@ -445,8 +434,8 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<u64> {
             eprintln!(
                 "{}: {count} more match(es) of {} not listed (past what one file's matches may hold in memory); run `trailvault alerts test --rule {}` on the file",
                 layout::printable(&key),
-                rules.0[rule].name,
-                rules.0[rule].name
+                rules.get(rule).name,
+                rules.get(rule).name
             );
         }
     }

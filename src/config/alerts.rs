@@ -83,6 +83,24 @@ pub struct Rule {
     pub builtin: bool,
 }
 
+impl Rule {
+    /// The built-in `cis` set, as rules without suppression.
+    pub fn cis() -> Vec<Rule> {
+        cis::rules()
+            .into_iter()
+            .map(|(b, pattern)| Rule {
+                name: b.name.to_owned(),
+                control: Some(b.control.to_owned()),
+                severity: b.severity,
+                description: b.description.to_owned(),
+                pattern,
+                suppress: None,
+                builtin: true,
+            })
+            .collect()
+    }
+}
+
 pub(super) fn validate(raw: Option<&RawAlerts>, p: &mut Problems) -> Option<Alerts> {
     let raw = raw?;
     let before = p.0.len();
@@ -114,17 +132,7 @@ pub(super) fn validate(raw: Option<&RawAlerts>, p: &mut Problems) -> Option<Aler
         if !seen.insert(set.clone()) {
             continue;
         }
-        for (b, pattern) in cis::rules() {
-            rules.push(Rule {
-                name: b.name.to_owned(),
-                control: Some(b.control.to_owned()),
-                severity: b.severity,
-                description: b.description.to_owned(),
-                pattern,
-                suppress: None,
-                builtin: true,
-            });
-        }
+        rules.extend(Rule::cis());
     }
     let builtin_names: BTreeSet<&str> = cis::rules().iter().map(|(b, _)| b.name).collect();
     let mut names = BTreeSet::new();
