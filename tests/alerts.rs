@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{metric, RunningWorker, TestStack};
-use serde_json::Value;
+use serde_json::{json, Value};
 use trailvault::config::Config;
 use trailvault_devstack::state::Delivery;
 
@@ -20,6 +20,29 @@ struct Inbox {
     topic: String,
     queue: String,
     sqs: aws_sdk_sqs::Client,
+}
+
+/// A queue: its URL and ARN.
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn = attributes.attributes().unwrap()[&QueueArn].clone();
+    (url, arn)
 }
 
 async fn inbox(ts: &TestStack, name: &str) -> Inbox {
@@ -45,25 +68,7 @@ async fn inbox(ts: &TestStack, name: &str) -> Inbox {
         .unwrap()
         .to_owned();
     let sqs = sec.sqs(region);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{name}-inbox"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let (queue, arn) = queue(&sqs, &format!("{name}-inbox")).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
@@ -73,6 +78,54 @@ async fn inbox(ts: &TestStack, name: &str) -> Inbox {
         .await
         .unwrap();
     Inbox { topic, queue, sqs }
+}
+
+/// An EventBridge bus whose rule sends trailvault's alerts to a queue of their own.
+async fn bus(ts: &TestStack, name: &str) -> (String, Inbox) {
+    let sec = ts.security().await;
+    let region = &ts.stack.security.archive_region;
+    let events = sec.events(region);
+    let bus = events
+        .create_event_bus()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn()
+        .unwrap()
+        .to_owned();
+    let sqs = sec.sqs(region);
+    let (queue, arn) = queue(&sqs, &format!("{name}-bus-inbox")).await;
+    events
+        .put_rule()
+        .name("trailvault-alerts")
+        .event_bus_name(name)
+        .event_pattern(r#"{"source": ["trailvault"], "detail-type": ["trailvault alert"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("trailvault-alerts")
+        .event_bus_name(name)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("inbox")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (
+        bus,
+        Inbox {
+            topic: String::new(),
+            queue,
+            sqs,
+        },
+    )
 }
 
 impl Inbox {
@@ -157,8 +210,12 @@ async fn expected(ts: &TestStack) -> BTreeMap<String, usize> {
 fn received(alerts: &[Value]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for a in alerts {
-        *out.entry(a["dedup_key"].as_str().unwrap().to_owned())
-            .or_default() += 1;
+        let key = a["dedup_key"].as_str();
+        *out.entry(
+            key.unwrap_or_else(|| panic!("an alert without dedup_key: {a}"))
+                .to_owned(),
+        )
+        .or_default() += 1;
     }
     out
 }
@@ -167,7 +224,11 @@ fn received(alerts: &[Value]) -> BTreeMap<String, usize> {
 async fn every_cis_rule_fires_once_per_matching_record_and_each_alert_carries_its_evidence() {
     let mut ts = TestStack::up("alerts", 2, &[Delivery::S3]).await;
     let inbox = inbox(&ts, "alerts-once").await;
-    ts.edit_config(with_alerts(&inbox.topic, ""));
+    let (bus, bus_inbox) = bus(&ts, "alerts-once").await;
+    ts.edit_config(with_alerts(
+        &inbox.topic,
+        &format!("event_bus_arn = \"{bus}\""),
+    ));
     ts.deliver(1, 3).await;
     let expected = expected(&ts).await;
     // The devstack's ordinary activity holds a trigger for every CIS rule.
@@ -193,6 +254,16 @@ async fn every_cis_rule_fires_once_per_matching_record_and_each_alert_carries_it
     let (_, stderr) = ts.drain();
     let alerts = inbox.take().await;
     assert_eq!(received(&alerts), expected, "{stderr}");
+    // The bus got the same alerts, each as an event's detail.
+    let events = bus_inbox.take().await;
+    for e in &events {
+        assert_eq!(
+            (&e["source"], &e["detail-type"]),
+            (&json!("trailvault"), &json!("trailvault alert"))
+        );
+    }
+    let details: Vec<Value> = events.iter().map(|e| e["detail"].clone()).collect();
+    assert_eq!(received(&details), expected);
 
     // Each alert: its rule, the record, and the archived version it came from.
     let s3 = ts.security().await.s3(&ts.stack.security.archive_region);

@@ -216,8 +216,23 @@ const HOME: &str = "eu-west-1";
 const SECOND: &str = "us-east-1";
 
 /// A gzip CloudTrail log file with one record.
+/// A log file of two records: a data event, and the root user listing buckets (which the
+/// `cis` set's root-account-usage alerts on).
 fn log_file(account: &str, region: &str) -> Vec<u8> {
     let json = json!({"Records": [{
+        "eventVersion": "1.11",
+        "eventTime": "2026-11-30T00:57:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": region,
+        "recipientAccountId": account,
+        "userIdentity": {"type": "Root", "arn": format!("arn:aws:iam::{account}:root"), "accountId": account},
+        "eventID": format!("5e1d0000-{account}-{region}"),
+        "eventType": "AwsApiCall",
+        "readOnly": true,
+        "managementEvent": true,
+        "eventCategory": "Management"
+    }, {
         "eventVersion": "1.11",
         "eventTime": "2026-11-30T00:58:00Z",
         "eventSource": "s3.amazonaws.com",
@@ -249,7 +264,12 @@ fn s3_event(region: &str, bucket: &str, key: &str) -> String {
 }
 
 /// A rendered configuration without its `[alerts]` tables (`[alerts]`, `[alerts.*]`,
-/// `[[alerts.rules]]`), for a trailvault that does not read them yet.
+/// `[[alerts.rules]]`). Under IAM enforcement the emulator checks request signatures, and it
+/// rebuilds a form-encoded body (SNS's protocol) with spaces as `+` where the Rust SDK signed
+/// `%20`: every SNS call whose text holds a space is refused as SignatureDoesNotMatch. The
+/// worker's alerts are therefore published in a run of their own, with IAM relaxed; the
+/// worker role's SNS permissions are checked under IAM through the AWS CLI (which encodes as
+/// the emulator does).
 fn without_alerts(toml: &str) -> String {
     let mut skipping = false;
     let mut out = String::new();
@@ -520,8 +540,6 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         )),
         "the rendered [alerts]:\n{config_toml}"
     );
-    // trailvault reads [alerts] once its parser lands (issue 18); until then it runs on the
-    // rest of what Terraform rendered.
     std::fs::write(&config, without_alerts(&config_toml)).unwrap();
     std::fs::write(
         work.path().join("config"),
@@ -696,7 +714,85 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
         String::from_utf8_lossy(&plan.stdout)
     );
 
-    // The alerts' plumbing, with IAM enforced (not yet the worker's own alerts): the worker
+    // The rendered [alerts], IAM relaxed (see `without_alerts`): one more log file per
+    // account, each with the root user's activity, which the worker publishes to the topic,
+    // and the topic delivers to the subscribed queue.
+    std::fs::write(&config, &config_toml).unwrap();
+    let mut second = Vec::new();
+    for (account, buckets) in &members {
+        let admin = accounts.management.admin(account).await;
+        let key = format!(
+            "AWSLogs/{account}/CloudTrail/{HOME}/2026/11/30/{account}_CloudTrail_{HOME}_20261130T0110Z_TerraformTest010.json.gz"
+        );
+        admin
+            .s3(HOME)
+            .put_object()
+            .bucket(&buckets[0])
+            .key(&key)
+            .body(ByteStream::from(log_file(account, HOME)))
+            .send()
+            .await
+            .unwrap();
+        sec.sqs(HOME)
+            .send_message()
+            .queue_url(queues[HOME].as_str().unwrap())
+            .message_body(s3_event(HOME, &buckets[0], &key))
+            .send()
+            .await
+            .unwrap();
+        second.push(key);
+    }
+    let alerted = trailvault(&["run", "--until-empty"]);
+    assert!(
+        alerted.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&alerted.stdout),
+        String::from_utf8_lossy(&alerted.stderr)
+    );
+    let sqs = sec.sqs(HOME);
+    let mut alerts = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&alerts_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            let envelope: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert_eq!(envelope["TopicArn"], alerts_topic.as_str());
+            alerts.push(
+                serde_json::from_str::<serde_json::Value>(envelope["Message"].as_str().unwrap())
+                    .unwrap(),
+            );
+            sqs.delete_message()
+                .queue_url(&alerts_queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let mut alerted_keys: Vec<String> = alerts
+        .iter()
+        .map(|a| {
+            assert_eq!(a["rule"], "root-account-usage", "{a}");
+            assert_eq!(a["severity"], "critical", "{a}");
+            let key = a["evidence"]["key"].as_str().unwrap();
+            key.split_once('/').unwrap().1.to_owned()
+        })
+        .collect();
+    alerted_keys.sort();
+    second.sort();
+    assert_eq!(alerted_keys, second, "one alert per new file: {alerts:#?}");
+    written += second.len();
+
+    // The alerts' plumbing, with IAM enforced: the worker
     // role may publish to the topic, which delivers to the subscribed queue, and may mark an
     // archived version as the worker does once its alerts are out.
     let archive_bucket = format!("{ns}-archive");
@@ -797,13 +893,13 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
             .unwrap();
     }
 
-    // The same archive verifies: the manifest and the versions it lists. The test's log files
-    // come with no digests (as from a trail without log file validation), so nothing is
-    // invalid but they cannot be verified: verify's exit status 3.
+    // The same archive verifies: the two runs' manifests and the versions they list. The
+    // test's log files come with no digests (as from a trail without log file validation), so
+    // nothing is invalid but they cannot be verified: verify's exit status 3.
     let verify = trailvault(&["verify", "--public-keys", work.path().to_str().unwrap()]);
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(3), "{report}");
-    assert!(report.contains("1/1 manifests valid"), "{report}");
+    assert!(report.contains("2/2 manifests valid"), "{report}");
     assert!(
         report.contains(&format!("{written} file(s) cannot be verified")),
         "{report}"

@@ -229,7 +229,8 @@ async fn alert(
         source_bucket: &object.bucket,
         source_key: &object.key,
     };
-    match alerter.deliver(&evidence, matches).await {
+    let fresh = copied.outcome != super::copy::Outcome::Duplicate;
+    match alerter.deliver(&evidence, matches, fresh).await {
         Ok(_) => None,
         Err(e) => {
             ctx.metrics

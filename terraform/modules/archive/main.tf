@@ -434,32 +434,6 @@ data "aws_iam_policy_document" "archive_bucket" {
     }
   }
 
-  # With alerts, the tag trailvault-alerts=published says that a version's alerts are out, and
-  # the worker publishes nothing for a version that carries it: whoever could set it could
-  # silence the alerts of a file before the worker has read it. Only the worker changes an
-  # archived version's tags (a conditional statement: not in the emulator, like the others).
-  dynamic "statement" {
-    for_each = var.enforce_tls && local.alerts ? [1] : []
-    content {
-      sid    = "OnlyTheWorkerTags"
-      effect = "Deny"
-      actions = [
-        "s3:PutObjectTagging", "s3:PutObjectVersionTagging",
-        "s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging",
-      ]
-      resources = ["${local.bucket_arn}/*"]
-      principals {
-        type        = "*"
-        identifiers = ["*"]
-      }
-      condition {
-        test     = "ArnNotEquals"
-        variable = "aws:PrincipalArn"
-        values   = [aws_iam_role.worker.arn]
-      }
-    }
-  }
-
   # Nobody deletes from the archive, not even a delete marker; lifecycle expiry is not a
   # request and is not affected. (A test stack that must be destroyable goes without.)
   dynamic "statement" {
@@ -794,12 +768,13 @@ data "aws_iam_policy_document" "worker" {
     }
   }
 
-  # The emulator matches SNS and EventBridge permissions, as KMS's, only against "*".
+  # The emulator matches SNS and EventBridge permissions, as KMS's, only against "*", and
+  # authorizes PublishBatch as an action of its own (AWS authorizes it as sns:Publish).
   dynamic "statement" {
     for_each = var.emulator && local.alerts ? [1] : []
     content {
       sid       = "AlertsInTheEmulator"
-      actions   = concat(local.alerts_topic ? ["sns:Publish"] : [], local.alerts_bus == null ? [] : ["events:PutEvents"])
+      actions   = concat(local.alerts_topic ? ["sns:Publish", "sns:PublishBatch"] : [], local.alerts_bus == null ? [] : ["events:PutEvents"])
       resources = ["*"]
     }
   }
