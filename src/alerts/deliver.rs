@@ -287,6 +287,7 @@ impl Alerter {
                         dedup_key = %summary.dedup_key, "alert summary published");
                 }
                 Err(e) => {
+                    self.metrics.alert_failures.inc();
                     error!(error = %e, rule = %self.rule(key.0).name, account = %key.1,
                         folded = window.folded, "could not publish a suppression summary; retried");
                     failed.push((key, window));
@@ -488,12 +489,8 @@ impl Alerter {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                self.metrics.alert_failures.inc();
-                failed(Failure::from_sdk(&e))
-            })?;
+            .map_err(|e| failed(Failure::from_sdk(&e)))?;
         if let Some(f) = out.failed().first() {
-            self.metrics.alert_failures.inc();
             return Err(failed(Failure {
                 status: None,
                 code: Some(f.code().to_owned()),
@@ -538,12 +535,8 @@ impl Alerter {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                self.metrics.alert_failures.inc();
-                failed(Failure::from_sdk(&e))
-            })?;
+            .map_err(|e| failed(Failure::from_sdk(&e)))?;
         if out.failed_entry_count() > 0 {
-            self.metrics.alert_failures.inc();
             let first = out
                 .entries()
                 .iter()
@@ -579,19 +572,16 @@ impl Alerter {
             .send()
             .await
             .map(|out| out.tag_set().to_vec())
-            .map_err(|e| {
-                self.metrics.alert_failures.inc();
-                AlertError {
-                    action: format!(
-                        "GetObjectTagging on s3://{}/{}",
-                        ev.archive_bucket,
-                        printable(ev.archive_key)
-                    ),
-                    failure: Failure::from_sdk(&e),
-                    what_to_do: "the worker needs s3:GetObjectVersionTagging on the archive \
+            .map_err(|e| AlertError {
+                action: format!(
+                    "GetObjectTagging on s3://{}/{}",
+                    ev.archive_bucket,
+                    printable(ev.archive_key)
+                ),
+                failure: Failure::from_sdk(&e),
+                what_to_do: "the worker needs s3:GetObjectVersionTagging on the archive \
                                  bucket to know whether a file's alerts are out; the message \
                                  stays and is retried",
-                }
             })
     }
 
@@ -619,19 +609,16 @@ impl Alerter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                self.metrics.alert_failures.inc();
-                AlertError {
-                    action: format!(
-                        "PutObjectTagging on s3://{}/{}",
-                        ev.archive_bucket,
-                        printable(ev.archive_key)
-                    ),
-                    failure: Failure::from_sdk(&e),
-                    what_to_do: "the alerts are out, but without the tag a redelivery \
+            .map_err(|e| AlertError {
+                action: format!(
+                    "PutObjectTagging on s3://{}/{}",
+                    ev.archive_bucket,
+                    printable(ev.archive_key)
+                ),
+                failure: Failure::from_sdk(&e),
+                what_to_do: "the alerts are out, but without the tag a redelivery \
                                  publishes them again; the worker needs \
                                  s3:PutObjectVersionTagging on the archive bucket",
-                }
             })
     }
 }

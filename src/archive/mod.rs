@@ -98,11 +98,6 @@ impl Engine {
         if let Some(alerter) = &alerter {
             copier.evaluate(alerter.rules());
         }
-        let flusher = alerter.as_ref().map(|alerter| {
-            let stop = CancellationToken::new();
-            let task = tokio::spawn(alerter.clone().every(stop.clone()));
-            (stop, task)
-        });
         let writer = Writer::new(&config, aws, copier.kms_key_arn(), writer_id()).await?;
         let copying = Copying::default();
         let archive_health = Arc::new(ArchiveHealth::new(
@@ -156,6 +151,12 @@ impl Engine {
             }
             None => (None, None),
         };
+        // Started last, once nothing above can fail: a failed start leaves no task behind.
+        let flusher = alerter.as_ref().map(|alerter| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(alerter.clone().every(stop.clone()));
+            (stop, task)
+        });
         let ctx = Arc::new(Ctx {
             manifest,
             config,

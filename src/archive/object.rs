@@ -233,6 +233,7 @@ async fn alert(
     match alerter.deliver(&evidence, matches, fresh).await {
         Ok(_) => None,
         Err(e) => {
+            ctx.metrics.alert_failures.inc();
             ctx.metrics
                 .failures
                 .get_or_create(&ReasonLabel {

@@ -123,7 +123,8 @@ pub struct Metrics {
     pub alerts: Family<RuleSeverity, Counter>,
     /// Matches folded into a suppression window's summary instead of alerting alone.
     pub alerts_folded: Family<RuleLabel, Counter>,
-    /// Publish (or tagging) attempts that failed; the message stays until they succeed.
+    /// Deliveries (a file's alerts, or a suppression summary) that failed: SNS, EventBridge or
+    /// the published tag. The message stays until they succeed.
     pub alert_failures: Counter,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
