@@ -357,6 +357,114 @@ fn log_files_never_panic_and_a_good_one_is_read_exactly() {
         .unwrap();
 }
 
+/// Log file text as CloudTrail lays it out (or nearly), then damaged in its JSON rather than
+/// its gzip: whitespace anywhere, a structural character put in or taken out, escapes, a
+/// record that is not an object, fields after the array.
+fn log_text() -> impl Strategy<Value = Vec<u8>> {
+    let record = (
+        prop_oneof![Just("2026-11-21T12:56:02Z".to_owned()), hostile_string(24)],
+        prop_oneof![Just("ConsoleLogin"), Just("StopLogging"), Just("GetObject")],
+        prop_oneof![Just(Value::Null), Just(json!("AccessDenied")), json_value()],
+        json_value(),
+    )
+        .prop_map(|(time, name, error, extra)| {
+            json!({"eventTime": time, "eventName": name, "errorCode": error,
+                   "userIdentity": {"type": "Root"}, "eventID": "e", "extra": extra})
+        });
+    let shaped = (
+        proptest::collection::vec(record, 0..6),
+        any::<bool>(),
+        prop_oneof![
+            Just(""),
+            Just(r#","x":[1,{"y":"]"}]"#),
+            Just(r#","Records":[]"#)
+        ],
+    )
+        .prop_map(|(records, pretty, tail)| {
+            let doc = json!({ "Records": records });
+            let mut text = if pretty {
+                serde_json::to_string_pretty(&doc).unwrap()
+            } else {
+                doc.to_string()
+            };
+            text.pop();
+            text.push_str(tail);
+            text.push('}');
+            text.into_bytes()
+        });
+    let edit = prop_oneof![
+        Just(None),
+        Just(Some(b' ')),
+        Just(Some(b'\n')),
+        Just(Some(b'{')),
+        Just(Some(b'}')),
+        Just(Some(b'[')),
+        Just(Some(b']')),
+        Just(Some(b',')),
+        Just(Some(b':')),
+        Just(Some(b'"')),
+        Just(Some(b'\\')),
+        Just(Some(b'1')),
+        Just(Some(0xff)),
+    ];
+    (
+        shaped,
+        proptest::collection::vec((any::<usize>(), edit, any::<bool>()), 0..3),
+    )
+        .prop_map(|(mut text, edits)| {
+            for (at, byte, insert) in edits {
+                let at = at % (text.len() + 1);
+                match (byte, insert) {
+                    (Some(b), true) => text.insert(at, b),
+                    (Some(b), false) if at < text.len() => text[at] = b,
+                    _ if at < text.len() => {
+                        text.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            text
+        })
+}
+
+/// Reading CloudTrail's layout a record at a time gives the verdict, the summary and the
+/// alert matches of the streaming parser (with rules, which holds each record's text, so it
+/// too refuses a record that is not an object or not UTF-8).
+#[test]
+fn framed_log_reading_agrees_with_the_streaming_parser() {
+    let cis = trailvault::alerts::eval::Rules::new(trailvault::config::Rule::cis());
+    let none = trailvault::alerts::eval::Rules::new(Vec::new());
+    runner("framed log reading")
+        .run(&log_text(), |text| {
+            let gz = gzip(&text);
+            let framed = logfile::evaluate_bytes(&gz, &cis);
+            let streamed = logfile::check_bytes_streaming(&gz, Some(&cis));
+            let shown = String::from_utf8_lossy(&text);
+            prop_assert_eq!(
+                framed.is_ok(),
+                streamed.is_ok(),
+                "{} {:?} {:?}",
+                shown,
+                framed,
+                streamed
+            );
+            if let (Ok(a), Ok(b)) = (&framed, &streamed) {
+                prop_assert_eq!(a, b);
+            }
+            let plain = logfile::check_bytes(&gz);
+            let plain_streamed = logfile::check_bytes_streaming(&gz, Some(&none));
+            prop_assert_eq!(plain.is_ok(), plain_streamed.is_ok(), "{}", shown);
+            if let (Ok(a), Ok(b)) = (plain, plain_streamed) {
+                prop_assert_eq!(
+                    (a.records, a.oldest, a.newest),
+                    (b.records, b.oldest, b.newest)
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
 fn digest_file() -> impl Strategy<Value = Vec<u8>> {
     let shaped = (
         digits(12),
