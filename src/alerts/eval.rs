@@ -2,9 +2,10 @@
 //! small enough to publish, and bounded whatever the file holds.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::Rule;
@@ -22,9 +23,11 @@ const FIELD_BUDGET: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Rules {
     rules: Arc<Vec<Rule>>,
-    /// The top-level fields any rule looks at (and `eventTime`, which the log check reads);
-    /// `None`: some rule may look at any field.
-    fields: Option<Arc<HashSet<String>>>,
+    /// The paths any rule looks at (and `eventTime`, which the log check reads); `None`:
+    /// some rule may look at any field.
+    paths: Option<Arc<Paths>>,
+    /// The paths an alert's summary takes from a matching record ([`about`]).
+    about: Arc<Paths>,
 }
 
 /// One record that matched one rule.
@@ -60,17 +63,23 @@ impl FileMatches {
 
 impl Rules {
     pub fn new(rules: Vec<Rule>) -> Rules {
-        let mut fields = HashSet::from(["eventTime".to_owned()]);
+        let mut paths = Paths::default();
+        paths.add(&["eventTime"]);
         let mut all = false;
         for r in &rules {
-            match r.pattern.fields() {
-                Some(f) => fields.extend(f.into_iter().map(str::to_owned)),
-                None => all = true,
+            for p in r.pattern.paths() {
+                all |= p.is_empty();
+                paths.add(&p);
             }
+        }
+        let mut about = Paths::default();
+        for p in ABOUT {
+            about.add(p);
         }
         Rules {
             rules: Arc::new(rules),
-            fields: (!all).then(|| Arc::new(fields)),
+            paths: (!all).then(|| Arc::new(paths)),
+            about: Arc::new(about),
         }
     }
 
@@ -83,15 +92,15 @@ impl Rules {
     }
 
     /// One record (its JSON text, as in the file) as the rules need it: a JSON object of the
-    /// fields they look at, parsed; every other field skipped without building it. Most
-    /// records match nothing, and building every string and map of every record would cost
-    /// more than the rules.
+    /// paths they look at (`userIdentity.type`, not all of `userIdentity`), parsed; every
+    /// other field skipped without building it. Most records match nothing, and building
+    /// every string and map of every record would cost more than the rules.
     pub fn view(&self, record: &str) -> Result<Value, serde_json::Error> {
-        match &self.fields {
+        match &self.paths {
             None => serde_json::from_str(record),
-            Some(fields) => {
+            Some(paths) => {
                 let mut de = serde_json::Deserializer::from_str(record);
-                let view = serde::Deserializer::deserialize_map(&mut de, View { fields })?;
+                let view = serde::Deserializer::deserialize_map(&mut de, View { paths })?;
                 de.end()?;
                 Ok(view)
             }
@@ -110,15 +119,20 @@ impl Rules {
                 *out.overflow.entry(i).or_default() += 1;
                 continue;
             }
-            // The whole record, parsed and kept once, whatever the number of rules it matches:
-            // its own text when it fits.
-            let full = full.get_or_insert_with(|| serde_json::from_str(record).unwrap_or_default());
+            // What the alert leads with, parsed once whatever the number of rules the record
+            // matches (only those fields); the record kept as its own text when it fits, or
+            // parsed whole and trimmed.
+            let full = full.get_or_insert_with(|| {
+                let mut de = serde_json::Deserializer::from_str(record);
+                serde::Deserializer::deserialize_map(&mut de, View { paths: &self.about })
+                    .unwrap_or_default()
+            });
             let (json, trimmed) = kept
                 .get_or_insert_with(|| {
                     if record.len() <= RECORD_BUDGET {
                         (record.to_owned(), Vec::new())
                     } else {
-                        trim(full)
+                        trim(&serde_json::from_str(record).unwrap_or_default())
                     }
                 })
                 .clone();
@@ -158,9 +172,42 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
-/// A record's fields the rules look at, the others skipped.
+/// The field paths the rules look at, as a tree.
+#[derive(Debug, Default)]
+struct Paths {
+    /// A path ends here: the value is kept whole.
+    whole: bool,
+    children: HashMap<String, Paths>,
+}
+
+impl Paths {
+    fn add(&mut self, path: &[&str]) {
+        match path.split_first() {
+            None => self.whole = true,
+            Some((first, rest)) => self
+                .children
+                .entry((*first).to_owned())
+                .or_default()
+                .add(rest),
+        }
+    }
+}
+
+/// A record (or an object in it) cut down to `paths`.
 struct View<'f> {
-    fields: &'f HashSet<String>,
+    paths: &'f Paths,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for View<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.paths.whole {
+            Value::deserialize(d)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
 }
 
 impl<'de> serde::de::Visitor<'de> for View<'_> {
@@ -173,13 +220,51 @@ impl<'de> serde::de::Visitor<'de> for View<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if self.fields.contains(key.as_ref()) {
-                out.insert(key.into_owned(), map.next_value::<Value>()?);
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+            match self.paths.children.get(key.as_ref()) {
+                Some(paths) => {
+                    let value = map.next_value_seed(View { paths })?;
+                    out.insert(key.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
         Ok(Value::Object(out))
+    }
+
+    // Not an object where a path goes on: no path reaches into it, so what it holds does not
+    // matter to a rule; it is kept as it is all the same.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 
@@ -197,6 +282,28 @@ fn short(s: &str) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+/// Every path [`about`] and the match read.
+const ABOUT: &[&[&str]] = &[
+    &["eventID"],
+    &["eventTime"],
+    &["eventName"],
+    &["eventSource"],
+    &["awsRegion"],
+    &["recipientAccountId"],
+    &["sourceIPAddress"],
+    &["userAgent"],
+    &["errorCode"],
+    &["errorMessage"],
+    &["userIdentity", "type"],
+    &["userIdentity", "arn"],
+    &["userIdentity", "accountId"],
+    &["userIdentity", "principalId"],
+    &["userIdentity", "accessKeyId"],
+    &["userIdentity", "userName"],
+    &["userIdentity", "invokedBy"],
+    &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+];
 
 /// Who, what, from where and when, as the alert's first fields.
 fn about(record: &Value) -> Map<String, Value> {

@@ -35,6 +35,7 @@
 //! One extension: `EXISTS` (the selector reaches anything, even `null`), which CloudWatch
 //! rejects ("IS NOT and EXISTS currently aren't supported"); write `= *` for a value node there.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde_json::Value;
@@ -94,6 +95,9 @@ enum Check {
         equal: bool,
         regex: regex_lite::Regex,
     },
+    /// `||` of `= "exact"` on one path, as CIS writes eventName lists: one lookup, not one per
+    /// name (built by [`Expr::fold_sets`], never parsed).
+    OneOf(HashSet<String>),
     IsNull,
     IsTrue,
     IsFalse,
@@ -187,7 +191,7 @@ impl Pattern {
         }
         Ok(Pattern {
             text: text.to_owned(),
-            expr,
+            expr: expr.fold_sets(),
         })
     }
 
@@ -207,9 +211,86 @@ impl Pattern {
         let mut out = Vec::new();
         self.expr.fields(&mut out).then_some(out)
     }
+
+    /// Each selector's leading field names (up to its first index or wildcard, if any). A
+    /// record cut down to these paths, with the values where they end kept whole, matches
+    /// exactly as the whole record does. An empty path: the whole record is needed.
+    pub fn paths(&self) -> Vec<Vec<&str>> {
+        let mut out = Vec::new();
+        self.expr.paths(&mut out);
+        out
+    }
 }
 
 impl Expr {
+    /// The same expression, with each `||` group of exact-string `=` tests on one plain path
+    /// (`$.eventName = A || $.eventName = B ...`) made one set test. The same matches: on a
+    /// plain path a test sees at most one node, which equals one of the strings or none.
+    fn fold_sets(self) -> Expr {
+        match self {
+            Expr::And(all) => Expr::And(all.into_iter().map(Expr::fold_sets).collect()),
+            Expr::Or(any) => {
+                let mut rest: Vec<Expr> = Vec::new();
+                let mut sets: Vec<(Vec<Step>, HashSet<String>)> = Vec::new();
+                for e in any.into_iter().map(Expr::fold_sets) {
+                    match e {
+                        Expr::Test(Test {
+                            selector,
+                            plain: true,
+                            check:
+                                Check::Text {
+                                    equal: true,
+                                    matcher: Text::Exact(x),
+                                },
+                        }) => match sets.iter_mut().find(|(s, _)| *s == selector) {
+                            Some((_, set)) => {
+                                set.insert(x);
+                            }
+                            None => sets.push((selector, HashSet::from([x]))),
+                        },
+                        other => rest.push(other),
+                    }
+                }
+                for (selector, set) in sets {
+                    let check = if set.len() == 1 {
+                        Check::Text {
+                            equal: true,
+                            matcher: Text::Exact(set.into_iter().next().expect("one element")),
+                        }
+                    } else {
+                        Check::OneOf(set)
+                    };
+                    rest.push(Expr::Test(Test {
+                        selector,
+                        plain: true,
+                        check,
+                    }));
+                }
+                if rest.len() == 1 {
+                    rest.pop().expect("one element")
+                } else {
+                    Expr::Or(rest)
+                }
+            }
+            test => test,
+        }
+    }
+
+    fn paths<'p>(&'p self, out: &mut Vec<Vec<&'p str>>) {
+        match self {
+            Expr::And(all) | Expr::Or(all) => all.iter().for_each(|e| e.paths(out)),
+            Expr::Test(t) => out.push(
+                t.selector
+                    .iter()
+                    .map_while(|step| match step {
+                        Step::Field(name) => Some(name.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     fn fields<'p>(&'p self, out: &mut Vec<&'p str>) -> bool {
         match self {
             Expr::And(all) | Expr::Or(all) => all.iter().all(|e| e.fields(out)),
@@ -254,6 +335,9 @@ impl Test {
 
     fn check(&self, found: &[&Value]) -> bool {
         match &self.check {
+            Check::OneOf(set) => found
+                .iter()
+                .any(|v| matches!(v, Value::String(s) if set.contains(s.as_str()))),
             Check::NotExists => found.is_empty(),
             Check::Exists => !found.is_empty(),
             Check::IsNull => found.iter().any(|v| v.is_null()),

@@ -6,6 +6,7 @@
 //! each chunk on its way to the archive without waiting for the parse, and memory stays at a
 //! few chunks whatever the file's size.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::io::{BufReader, Read};
@@ -334,14 +335,19 @@ fn one_record(s: &mut LogSummary, rules: Option<&Rules>, bytes: &[u8]) -> Result
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     match rules {
         None => {
-            let record: RecordTime = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            if let Some(t) = record.event_time {
-                note_time(s, &t);
-            }
+            time_only(s, text)?;
         }
         Some(rules) => evaluate(s, rules, text)?,
     }
     s.records += 1;
+    Ok(())
+}
+
+fn time_only(s: &mut LogSummary, text: &str) -> Result<(), String> {
+    let record: RecordTime = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(t) = record.event_time {
+        note_time(s, &t);
+    }
     Ok(())
 }
 
@@ -530,11 +536,83 @@ struct RecordsVisitor {
     rules: Option<Rules>,
 }
 
-/// Only the field the summary needs; everything else is skipped as it streams past.
-#[derive(Deserialize)]
+/// A record's `eventTime`, every other field skipped as it goes past; written twice, the last
+/// (as a parsed record keeps it). The same whether the rules run or not, so that both give a
+/// file the same verdict.
 struct RecordTime<'a> {
-    #[serde(rename = "eventTime", borrow)]
-    event_time: Option<std::borrow::Cow<'a, str>>,
+    event_time: Option<Cow<'a, str>>,
+}
+
+impl<'de> Deserialize<'de> for RecordTime<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TimeVisitor)
+    }
+}
+
+struct TimeVisitor;
+
+impl<'de> Visitor<'de> for TimeVisitor {
+    type Value = RecordTime<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecordTime<'de>, A::Error> {
+        let mut event_time = None;
+        while let Some(IsEventTime(is)) = map.next_key()? {
+            if is {
+                event_time = map.next_value::<OptStr>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(RecordTime { event_time })
+    }
+}
+
+/// Whether a field name is `eventTime`, without copying it.
+struct IsEventTime(bool);
+
+impl<'de> Deserialize<'de> for IsEventTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IsEventTime;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<IsEventTime, E> {
+                Ok(IsEventTime(s == "eventTime"))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string or null, borrowed from the input where it can be.
+struct OptStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for OptStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OptStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("eventTime as a string")
+            }
+            fn visit_unit<E>(self) -> Result<OptStr<'de>, E> {
+                Ok(OptStr(None))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<OptStr<'de>, E> {
+                Ok(OptStr(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<OptStr<'de>, E> {
+                Ok(OptStr(Some(Cow::Owned(s.to_owned()))))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl<'de> Visitor<'de> for RecordsVisitor {
