@@ -1,6 +1,7 @@
 //! Checking a CloudTrail log file as its bytes stream past: gzip (every member, with a cap) of
 //! one JSON object with a `Records` array. It yields the record count and the oldest and
-//! newest `eventTime`, without ever holding the decompressed file in memory.
+//! newest `eventTime`, without ever holding the decompressed file in memory: at most one
+//! record ([`MAX_RECORD`]) and a chunk.
 //!
 //! The check runs on a blocking thread fed through a small bounded channel, so a copy can pass
 //! each chunk on its way to the archive without waiting for the parse, and memory stays at a
@@ -118,11 +119,21 @@ fn check<R: Read>(compressed: R, rules: Option<Rules>) -> Result<LogSummary, Not
         buf: Vec::new(),
         pos: 0,
         eof: false,
+        matched: Vec::new(),
     };
     if !f.literal(b"{")? || !f.literal(b"\"Records\"")? || !f.literal(b":")? || !f.literal(b"[")? {
-        // Not laid out as CloudTrail writes (another field first, say): read as it streams.
-        let Framer { src, buf, .. } = f;
-        return check_stream(std::io::Cursor::new(buf).chain(src), rules);
+        // Not laid out as CloudTrail writes (another field first, say): read as it streams,
+        // from what was matched so far (less the whitespace, which means nothing in JSON).
+        let Framer {
+            src,
+            buf,
+            pos,
+            matched,
+            ..
+        } = f;
+        let mut rest = std::io::Cursor::new(buf);
+        rest.set_position(pos as u64);
+        return check_stream(std::io::Cursor::new(matched).chain(rest).chain(src), rules);
     }
     let mut s = LogSummary::default();
     if f.peek()? != Some(b']') {
@@ -186,6 +197,9 @@ struct Framer<R> {
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
+    /// The literals [`Framer::literal`] consumed: what the streaming parser is given back
+    /// when the layout turns out to be another.
+    matched: Vec<u8>,
 }
 
 impl<R: Read> Framer<R> {
@@ -208,7 +222,9 @@ impl<R: Read> Framer<R> {
         Ok(n > 0)
     }
 
-    /// The next byte that is not whitespace, not consumed.
+    /// The next byte that is not whitespace, not consumed. Never called inside a record, so
+    /// what has been read is no longer needed once it has all been consumed: a file of
+    /// gigabytes of whitespace between records costs one chunk.
     fn peek(&mut self) -> Result<Option<u8>, NotALogFile> {
         loop {
             while let Some(&b) = self.buf.get(self.pos) {
@@ -217,6 +233,8 @@ impl<R: Read> Framer<R> {
                 }
                 self.pos += 1;
             }
+            self.buf.clear();
+            self.pos = 0;
             if !self.fill()? {
                 return Ok(None);
             }
@@ -236,6 +254,7 @@ impl<R: Read> Framer<R> {
         let matched = &self.buf[self.pos..self.pos + lit.len()] == lit;
         if matched {
             self.pos += lit.len();
+            self.matched.extend_from_slice(lit);
         }
         Ok(matched)
     }
@@ -763,6 +782,73 @@ mod tests {
             let err = check_bytes(&gz(json.as_bytes())).unwrap_err();
             assert_eq!(err, NotALogFile::Json(TokenTooLong.to_string()));
         }
+    }
+
+    /// Endless whitespace: never more than one chunk held, wherever it is.
+    struct Spaces {
+        left: usize,
+    }
+
+    impl Read for Spaces {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b' ');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn whitespace_between_records_is_not_held() {
+        let file = (&b"{\"Records\" : [ {\"eventTime\":\"a\"} ,"[..])
+            .chain(Spaces { left: 64 << 20 })
+            .chain(&b"{\"eventTime\":\"b\"}]}"[..]);
+        let mut f = Framer {
+            src: file,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            matched: Vec::new(),
+        };
+        for lit in [&b"{"[..], b"\"Records\"", b":", b"["] {
+            assert!(f.literal(lit).unwrap());
+        }
+        assert_eq!(f.peek().unwrap(), Some(b'{'));
+        assert_eq!(f.record(0).unwrap(), (f.pos - 17, f.pos));
+        assert_eq!(f.peek().unwrap(), Some(b','));
+        f.pos += 1;
+        assert_eq!(f.peek().unwrap(), Some(b'{'));
+        assert!(f.buf.capacity() <= 2 * CHUNK, "{}", f.buf.capacity());
+    }
+
+    #[test]
+    fn another_layout_is_read_as_it_streams() {
+        for text in [
+            &b"   \n {  \"Records\" \n : 5}"[..],
+            b"{\"Rec\\u006frds\":[{\"eventTime\":\"t\"}]}",
+            b"{\"x\":1,\"Records\":[{\"eventTime\":\"t\"}]}",
+            b"   {\"Records\"   :   [{\"eventTime\":\"t\"}]   }   ",
+        ] {
+            let framed = check_bytes(&gz(text));
+            let streamed = check_bytes_streaming(&gz(text), None);
+            // The same verdict; an error's line and column may differ (whitespace left out).
+            let verdict = |r: &Result<LogSummary, NotALogFile>| match r {
+                Ok(s) => Ok(s.clone()),
+                Err(e) => Err(std::mem::discriminant(e)),
+            };
+            assert_eq!(
+                verdict(&framed),
+                verdict(&streamed),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert_eq!(
+            check_bytes(&gz(b"{\"Rec\\u006frds\":[{\"eventTime\":\"t\"}]}"))
+                .unwrap()
+                .records,
+            1
+        );
     }
 
     #[tokio::test]
