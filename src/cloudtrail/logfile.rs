@@ -209,6 +209,8 @@ impl<R: Read> Framer<R> {
             return Ok(false);
         }
         let len = self.buf.len();
+        // Grown a chunk at a time, not doubled: a record near the cap holds no more than it.
+        self.buf.reserve_exact(CHUNK);
         self.buf.resize(len + CHUNK, 0);
         let n = loop {
             match self.src.read(&mut self.buf[len..]) {
@@ -276,10 +278,7 @@ impl<R: Read> Framer<R> {
         loop {
             if i >= self.buf.len() {
                 if i - start > MAX_RECORD {
-                    return Err(NotALogFile::Json(format!(
-                        "record {index} of Records is longer than {MAX_RECORD} bytes, more \
-                         than any CloudTrail record holds"
-                    )));
+                    return Err(too_long(index));
                 }
                 if !self.fill()? {
                     return Err(NotALogFile::Json(format!(
@@ -331,9 +330,12 @@ impl<R: Read> Framer<R> {
                     b'}' | b']' => {
                         depth -= 1;
                         run = 0;
-                        if depth == 0 {
+                        if depth == 0 && i - start <= MAX_RECORD {
                             self.pos = i;
                             return Ok((start, i));
+                        }
+                        if depth == 0 {
+                            return Err(too_long(index));
                         }
                     }
                     b',' | b':' => run = 0,
@@ -346,6 +348,13 @@ impl<R: Read> Framer<R> {
             }
         }
     }
+}
+
+fn too_long(index: u64) -> NotALogFile {
+    NotALogFile::Json(format!(
+        "record {index} of Records is longer than {MAX_RECORD} bytes, more than any CloudTrail \
+         record holds"
+    ))
 }
 
 /// Takes one record's bytes into the summary (and through the rules).
@@ -782,6 +791,22 @@ mod tests {
             let err = check_bytes(&gz(json.as_bytes())).unwrap_err();
             assert_eq!(err, NotALogFile::Json(TokenTooLong.to_string()));
         }
+    }
+
+    #[test]
+    fn a_record_past_the_cap_is_refused_and_named() {
+        let numbers = "1,".repeat(MAX_RECORD / 2);
+        let json = format!(r#"{{"Records":[{{"eventTime":"t"}},{{"n":[{numbers}1]}}]}}"#);
+        assert_eq!(
+            check_bytes(&gz(json.as_bytes())).unwrap_err(),
+            NotALogFile::Json(format!(
+                "record 1 of Records is longer than {MAX_RECORD} bytes, more than any \
+                 CloudTrail record holds"
+            ))
+        );
+        let under = "1,".repeat(MAX_RECORD / 2 - 16);
+        let json = format!(r#"{{"Records":[{{"n":[{under}1]}}]}}"#);
+        assert_eq!(check_bytes(&gz(json.as_bytes())).unwrap().records, 1);
     }
 
     /// Endless whitespace: never more than one chunk held, wherever it is.
