@@ -204,14 +204,6 @@ impl Pattern {
         self.expr.eval(record)
     }
 
-    /// The record's top-level fields the pattern can look at; `None` when a selector starts
-    /// with a wildcard or an index (any field). A record holding only these fields matches
-    /// exactly as the whole record does.
-    pub fn fields(&self) -> Option<Vec<&str>> {
-        let mut out = Vec::new();
-        self.expr.fields(&mut out).then_some(out)
-    }
-
     /// Each selector's leading field names (up to its first index or wildcard, if any). A
     /// record cut down to these paths, with the values where they end kept whole, matches
     /// exactly as the whole record does. An empty path: the whole record is needed.
@@ -288,19 +280,6 @@ impl Expr {
                     })
                     .collect(),
             ),
-        }
-    }
-
-    fn fields<'p>(&'p self, out: &mut Vec<&'p str>) -> bool {
-        match self {
-            Expr::And(all) | Expr::Or(all) => all.iter().all(|e| e.fields(out)),
-            Expr::Test(t) => match t.selector.first() {
-                Some(Step::Field(name)) => {
-                    out.push(name);
-                    true
-                }
-                _ => false,
-            },
         }
     }
 
