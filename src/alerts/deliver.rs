@@ -572,16 +572,14 @@ impl Alerter {
             .send()
             .await
             .map(|out| out.tag_set().to_vec())
-            .map_err(|e| AlertError {
-                action: format!(
-                    "GetObjectTagging on s3://{}/{}",
-                    ev.archive_bucket,
-                    printable(ev.archive_key)
-                ),
-                failure: Failure::from_sdk(&e),
-                what_to_do: "the worker needs s3:GetObjectVersionTagging on the archive \
-                                 bucket to know whether a file's alerts are out; the message \
-                                 stays and is retried",
+            .map_err(|e| {
+                tagging_error(
+                    "GetObjectTagging",
+                    ev,
+                    Failure::from_sdk(&e),
+                    "the worker needs s3:GetObjectVersionTagging on the archive bucket to \
+                     know whether a file's alerts are out; the message stays and is retried",
+                )
             })
     }
 
@@ -609,17 +607,33 @@ impl Alerter {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AlertError {
-                action: format!(
-                    "PutObjectTagging on s3://{}/{}",
-                    ev.archive_bucket,
-                    printable(ev.archive_key)
-                ),
-                failure: Failure::from_sdk(&e),
-                what_to_do: "the alerts are out, but without the tag a redelivery \
-                                 publishes them again; the worker needs \
-                                 s3:PutObjectVersionTagging on the archive bucket",
+            .map_err(|e| {
+                tagging_error(
+                    "PutObjectTagging",
+                    ev,
+                    Failure::from_sdk(&e),
+                    "the alerts are out, but without the tag a redelivery publishes them \
+                     again; the worker needs s3:PutObjectVersionTagging on the archive bucket",
+                )
             })
+    }
+}
+
+/// A tagging call on the archived version that failed.
+fn tagging_error(
+    action: &str,
+    ev: &Evidence<'_>,
+    failure: Failure,
+    what_to_do: &'static str,
+) -> AlertError {
+    AlertError {
+        action: format!(
+            "{action} on s3://{}/{}",
+            ev.archive_bucket,
+            printable(ev.archive_key)
+        ),
+        failure,
+        what_to_do,
     }
 }
 
