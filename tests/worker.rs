@@ -1043,3 +1043,97 @@ async fn metrics_and_healthz_report_what_the_run_did() {
         assert!(!line.contains(secret), "a secret in the log: {line}");
     }
 }
+
+/// An organization with CloudTrail in every region has a queue per region, most of them
+/// quiet. Their receivers' long polls must hold no copy slot, or the busy queues' backlog
+/// waits for slots the quiet ones sit on (it once took 60-100 s instead of 1.6).
+#[tokio::test]
+async fn quiet_queues_hold_no_copy_slot_while_they_wait() {
+    const QUIET: usize = 15;
+    let mut ts = TestStack::up("quiet-queues", 1, &[Delivery::S3]).await;
+    let security = ts.security().await;
+    let mut quiet = String::new();
+    for i in 0..QUIET {
+        let region = &ts.stack.regions[i % ts.stack.regions.len()];
+        let url = security
+            .sqs(region)
+            .create_queue()
+            .queue_name(format!("{}-quiet-{i}", ts.stack.namespace))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        quiet += &format!("\n[[queues]]\nurl = \"{url}\"\nregion = \"{region}\"\n");
+    }
+    let queues = QUIET + ts.stack.regions.len();
+    ts.edit_config(|c| {
+        // The queues go before the first section that is not a queue, where TOML keeps them.
+        let at = c
+            .find("\n[[queues]]")
+            .expect("the devstack's config names its queues");
+        format!("{}{quiet}{}", &c[..at], &c[at..])
+            .replace("max_in_flight = 16", "max_in_flight = 4")
+            + "\n[manifest]\nperiod_secs = 5\n"
+    });
+    assert_eq!(ts.config().queues.len(), queues);
+    let worker = RunningWorker::start(ts.trailvault());
+
+    // Every queue's receive is waiting on SQS, and no slot is taken.
+    let started = Instant::now();
+    loop {
+        let text = worker.metrics();
+        if metric(&text, "trailvault_receives_waiting", &[]) == queues as f64 {
+            assert_eq!(metric(&text, "trailvault_slots_in_use", &[]), 0.0, "{text}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the receivers did not all start waiting:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And so it stays while they wait (a long poll lasts 20 s).
+    for _ in 0..10 {
+        let text = worker.metrics();
+        assert_eq!(metric(&text, "trailvault_slots_in_use", &[]), 0.0, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A backlog on the busy queues is served while the quiet ones keep waiting.
+    ts.deliver(1, 30).await;
+    let sources = ts.sources().await.len();
+    let started = Instant::now();
+    while ts.archive_versions().await.len() < sources {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "{} of {sources} archived after 180 s",
+            ts.archive_versions().await.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Deleted once a manifest lists them (within a manifest period: the run is not draining).
+    let started = Instant::now();
+    loop {
+        let text = worker.metrics();
+        let deleted = metric(&text, "trailvault_messages_deleted_total", &[]);
+        let received = metric(&text, "trailvault_messages_received_total", &[]);
+        if deleted > 0.0 && deleted == received {
+            assert_eq!(metric(&text, "trailvault_slots_in_use", &[]), 0.0, "{text}");
+            assert_eq!(
+                metric(&text, "trailvault_end_to_end_seconds_count", &[]),
+                deleted,
+                "every delete is timed from its SentTimestamp"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "messages not deleted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (status, log) = worker.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert_all_archived_once(&ts).await;
+}

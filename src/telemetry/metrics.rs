@@ -126,6 +126,17 @@ pub struct Metrics {
     /// Deliveries (a file's alerts, or a suppression summary) that failed: SNS, EventBridge or
     /// the published tag. The message stays until they succeed.
     pub alert_failures: Counter,
+    /// Copy slots taken, of `worker.max_in_flight`. A receive never holds one while it waits.
+    pub slots_in_use: Gauge,
+    /// ReceiveMessage calls waiting on SQS (long polls), whatever the slots.
+    pub receives_waiting: Gauge,
+    /// From SQS's SentTimestamp to the message's receipt.
+    pub queue_wait_seconds: Histogram,
+    /// From SQS's SentTimestamp to its delete confirmed: notification to archived and listed.
+    pub end_to_end_seconds: Histogram,
+    /// Messages whose visibility ran out while they were worked on: another consumer may
+    /// have received them (their copies are idempotent; the delete may be refused).
+    pub visibility_lapsed: Family<QueueLabel, Counter>,
     healthy: AtomicBool,
     health_detail: Mutex<String>,
 }
@@ -168,6 +179,12 @@ impl Metrics {
             alerts: Family::default(),
             alerts_folded: Family::default(),
             alert_failures: Counter::default(),
+            slots_in_use: Gauge::default(),
+            receives_waiting: Gauge::default(),
+            // 10 ms to about 80 s.
+            queue_wait_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            end_to_end_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            visibility_lapsed: Family::default(),
             registry: Registry::default(),
             healthy: AtomicBool::new(false),
             health_detail: Mutex::new("starting".to_owned()),
@@ -301,6 +318,31 @@ impl Metrics {
             "trailvault_panics",
             "Panics caught and survived (each one a bug to report), by task",
             m.panics.clone(),
+        );
+        registry.register(
+            "trailvault_slots_in_use",
+            "Copy slots taken, of worker.max_in_flight",
+            m.slots_in_use.clone(),
+        );
+        registry.register(
+            "trailvault_receives_waiting",
+            "ReceiveMessage calls waiting on SQS (long polls)",
+            m.receives_waiting.clone(),
+        );
+        registry.register(
+            "trailvault_queue_wait_seconds",
+            "From a message's SentTimestamp to its receipt",
+            m.queue_wait_seconds.clone(),
+        );
+        registry.register(
+            "trailvault_end_to_end_seconds",
+            "From a message's SentTimestamp to its delete confirmed (archived, checked, listed)",
+            m.end_to_end_seconds.clone(),
+        );
+        registry.register(
+            "trailvault_visibility_lapsed",
+            "Messages whose visibility ran out while they were worked on",
+            m.visibility_lapsed.clone(),
         );
         Metrics { registry, ..m }
     }

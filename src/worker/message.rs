@@ -1,8 +1,10 @@
 //! One message: parse, route, copy each object, decide.
 
+use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use super::disposition::{decide, Disposition};
+use super::slots::Slots;
 use super::QueueCtx;
 use crate::archive::classify::{classify, Failed};
 use crate::archive::object::archive;
@@ -27,9 +29,17 @@ impl From<Disposition> for Handled {
     }
 }
 
-/// Does a message's work and says what becomes of it.
+/// Does a message's work and says what becomes of it. The caller holds one slot for it;
+/// objects past the first are copied alongside in slots that are free now (never waited for,
+/// so that two messages holding slots never wait on each other).
 #[tracing::instrument(skip_all, fields(queue = %queue.name, message_id = %message_id))]
-pub async fn handle(ctx: &Ctx, queue: &QueueCtx, message_id: &str, body: &str) -> Handled {
+pub async fn handle(
+    ctx: &Ctx,
+    queue: &QueueCtx,
+    message_id: &str,
+    body: &str,
+    slots: &Slots,
+) -> Handled {
     if ctx.shutdown.stopping() {
         return Disposition::HandBack.into();
     }
@@ -56,14 +66,31 @@ pub async fn handle(ctx: &Ctx, queue: &QueueCtx, message_id: &str, body: &str) -
             return decide(&[classify(Failed::Notification(&e))]).into();
         }
     };
-    let mut results = Vec::with_capacity(objects.len());
+    let extra: Vec<_> = (1..objects.len())
+        .map_while(|_| slots.try_acquire())
+        .collect();
+    // By index: a closure over a borrowed element trips the compiler's Send check.
+    let objects = &objects;
+    let archivals: Vec<_> = stream::iter(0..objects.len())
+        .map(|i| async move {
+            let object = &objects[i];
+            // Before an object starts, never in the middle of one.
+            if ctx.shutdown.stopping() {
+                None
+            } else {
+                Some(archive(ctx, object).await)
+            }
+        })
+        .buffered(1 + extra.len())
+        .collect()
+        .await;
+    drop(extra);
+    let mut results = Vec::with_capacity(archivals.len());
     let mut listings = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        // Between objects, never in the middle of one.
-        if i > 0 && ctx.shutdown.stopping() {
+    for archival in archivals {
+        let Some(archival) = archival else {
             return Disposition::HandBack.into();
-        }
-        let archival = archive(ctx, object).await;
+        };
         results.push(archival.result);
         listings.extend(archival.listing);
     }

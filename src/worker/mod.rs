@@ -4,14 +4,16 @@
 //! Several replicas may run against the same queues: SQS spreads the messages, the archive's
 //! conditional writes and SHA-256 comparison keep one version per object. Within a replica:
 //!
-//! - one receiver per queue long-polls SQS, asking only for as many messages as there are free
-//!   slots under `worker.max_in_flight`, so a received message never waits;
-//! - each message runs in its own task, its visibility extended at half the timeout while it
-//!   works ([`queue`]);
+//! - one receiver per queue long-polls SQS for up to 10 messages, holding no copy slot while
+//!   it waits; each message runs in its own task, which waits its turn for one of
+//!   `worker.max_in_flight` slots ([`slots`]) with its visibility extended from receipt, and
+//!   the receiver polls again once its batch is placed ([`queue`]);
+//! - a message's objects are copied alongside each other, in slots that are free;
 //! - [`disposition::decide`] is the one place that turns the outcome into delete, retry or
-//!   park; a per-queue acknowledger batches the deletes ([`queue::acknowledge`]);
-//! - a poller reports queue depths and health, and in `--until-empty` mode stops the worker
-//!   once every queue is empty ([`poll`]);
+//!   park; a per-queue acknowledger batches the deletes, batches not waiting on each other
+//!   ([`queue::acknowledge`]);
+//! - a poller reports queue depths and health every minute, and in `--until-empty` mode stops
+//!   the worker once every queue's receive came back empty with nothing in flight ([`poll`]);
 //! - the archive bucket is compared with the retention policy at start and on a timer, and
 //!   made equal to it or reported ([`reconcile`]);
 //! - every `sweep.interval` the member buckets' recent files are compared with the archive,
@@ -24,7 +26,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,6 +45,7 @@ pub mod message;
 pub mod poll;
 pub mod queue;
 pub mod reconcile;
+pub mod slots;
 
 /// Worker settings that are not deployment configuration.
 #[derive(Clone, Debug)]
@@ -113,10 +115,13 @@ pub async fn run(
         stop_reconciling.clone(),
     ));
 
-    let slots = Arc::new(Semaphore::new(config.worker.max_in_flight.get()));
+    let slots = slots::Slots::new(
+        config.worker.max_in_flight.get(),
+        metrics.slots_in_use.clone(),
+    );
     let tracker = TaskTracker::new();
     let wait = if options.until_empty {
-        // Draining: short polls, so that the end is noticed within seconds.
+        // Draining: the end is noticed one empty receive after the last message.
         Duration::from_secs(1)
     } else {
         Duration::from_secs(20)
@@ -134,9 +139,10 @@ pub async fn run(
         })
         .collect();
 
+    let quiet = Arc::new(poll::Quiet::new(queues.len()));
     let mut receivers = Vec::new();
     let mut acknowledgers = Vec::new();
-    for queue in &queues {
+    for (index, queue) in queues.iter().enumerate() {
         let (acks, inbox) = tokio::sync::mpsc::channel(256);
         acknowledgers.push(tokio::spawn(queue::acknowledge(
             queue.clone(),
@@ -146,11 +152,15 @@ pub async fn run(
         )));
         receivers.push(tokio::spawn(queue::receive(
             ctx.clone(),
-            queue.clone(),
-            slots.clone(),
-            tracker.clone(),
-            acks,
-            wait,
+            queue::Receiver {
+                queue: queue.clone(),
+                slots: slots.clone(),
+                tracker: tracker.clone(),
+                acks,
+                wait,
+                quiet: quiet.clone(),
+                index,
+            },
         )));
     }
     // Files no notification brought, found by comparing the member buckets' recent files
@@ -176,6 +186,7 @@ pub async fn run(
         queues.clone(),
         metrics.clone(),
         ctx.archive_health.clone(),
+        quiet,
         stop_polling.clone(),
         options.until_empty.then(|| poll::Drain {
             shutdown: shutdown.clone(),

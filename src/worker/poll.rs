@@ -1,9 +1,11 @@
 //! Queue depths (a gauge per queue), health, and the end of an `--until-empty` run.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
@@ -14,12 +16,38 @@ use crate::aws::Failure;
 use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::{Metrics, QueueState};
 
-/// How often depths are read in normal operation.
-const INTERVAL: Duration = Duration::from_secs(15);
-/// And while draining, where the end should be noticed quickly.
+/// How often depths and the archive bucket are read for `/metrics` and `/healthz`: a few
+/// requests per queue a minute, well inside SQS's free tier for a region's queue.
+const INTERVAL: Duration = Duration::from_secs(60);
+/// While draining, how often the archive side's health is looked at (no request).
 const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
-/// Consecutive empty readings, with nothing in flight, that end a drain.
-const EMPTY_READINGS: u32 = 2;
+
+/// Whether each queue's last receive came back empty: a drain reads the queues' depths only
+/// when every one has.
+pub struct Quiet {
+    empty: Vec<AtomicBool>,
+    changed: Notify,
+}
+
+impl Quiet {
+    pub fn new(queues: usize) -> Quiet {
+        Quiet {
+            empty: (0..queues).map(|_| AtomicBool::new(false)).collect(),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn report(&self, queue: usize, empty: bool) {
+        self.empty[queue].store(empty, Ordering::SeqCst);
+        if empty {
+            self.changed.notify_one();
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.empty.iter().all(|e| e.load(Ordering::SeqCst))
+    }
+}
 
 /// Messages on a queue and its dead-letter queue.
 #[derive(Debug, Clone, Default)]
@@ -38,61 +66,39 @@ pub struct Drain {
     pub patience: Duration,
 }
 
-/// Polls until `stop`. With `drain`, also ends the run once every queue is empty and no
-/// message task is running, or once the archive side has failed for `patience`: then it
-/// returns why the run could not finish.
+/// Polls until `stop`. With `drain`, also ends the run once every queue's receive came back
+/// empty, no message task is running and the queues' depths (visible and in flight, which
+/// counts messages left to retry) are zero; or once the archive side has failed for
+/// `patience`: then it returns why the run could not finish.
+#[allow(clippy::too_many_arguments)]
 pub async fn poll(
     archive: aws_sdk_s3::Client,
     archive_bucket: String,
     queues: Vec<Arc<QueueCtx>>,
     metrics: Arc<Metrics>,
     health: Arc<ArchiveHealth>,
+    quiet: Arc<Quiet>,
     stop: CancellationToken,
     drain: Option<Drain>,
 ) -> Option<String> {
-    let interval = if drain.is_some() {
-        DRAIN_INTERVAL
-    } else {
-        INTERVAL
-    };
-    let mut empty_readings = 0;
+    let mut last_reading: Option<Instant> = None;
+    let mut reading_problems: Vec<String> = Vec::new();
     loop {
-        let mut problems = Vec::new();
-        if let Err(e) = archive
-            .get_object_lock_configuration()
-            .bucket(&archive_bucket)
-            .send()
-            .await
-        {
-            problems.push(format!(
-                "archive bucket {archive_bucket}: {}",
-                Failure::from_sdk(&e).detail
-            ));
-        }
-        let mut all_empty = true;
-        for queue in &queues {
-            match depth(queue).await {
-                Ok(d) => {
-                    let gauge = |state| {
-                        metrics.queue_messages.get_or_create(&QueueState {
-                            queue: queue.name.clone(),
-                            state,
-                        })
-                    };
-                    gauge("visible").set(d.visible as i64);
-                    gauge("in_flight").set(d.in_flight as i64);
-                    if let Some(dead) = d.dead_letter {
-                        gauge("dead_letter").set(dead as i64);
-                    }
-                    all_empty &= d.visible == 0 && d.in_flight == 0;
-                }
-                Err(e) => {
-                    all_empty = false;
-                    problems.push(format!("queue {}: {}", queue.name, e.detail));
-                }
-            }
+        let settled =
+            drain.is_some() && quiet.all() && drain.as_ref().is_some_and(|d| d.tasks.is_empty());
+        let due = last_reading.is_none_or(|at| at.elapsed() >= INTERVAL);
+        let mut all_empty = false;
+        if due {
+            last_reading = Some(Instant::now());
+            let (problems, empty) = read(&archive, &archive_bucket, &queues, &metrics).await;
+            reading_problems = problems;
+            all_empty = empty;
+        } else if settled {
+            // Only what ends the drain: one request per queue.
+            all_empty = emptied(&queues).await;
         }
         let archive_failing = health.failing();
+        let mut problems = reading_problems.clone();
         if let Some((reason, _)) = &archive_failing {
             problems.push(format!("the archive does not answer: {reason}"));
         }
@@ -105,10 +111,7 @@ pub async fn poll(
             metrics.set_health(false, problems.join("; "));
         }
         if let Some(Drain {
-            shutdown,
-            tasks,
-            patience,
-            ..
+            shutdown, patience, ..
         }) = &drain
         {
             if let Some((reason, failing_for)) = &archive_failing {
@@ -125,21 +128,93 @@ pub async fn poll(
                     ));
                 }
             }
-            if all_empty && tasks.is_empty() {
-                empty_readings += 1;
-                if empty_readings >= EMPTY_READINGS && !shutdown.stopping() {
-                    info!("every queue is empty and nothing is in flight; stopping");
-                    shutdown.stop_receiving.cancel();
-                }
-            } else {
-                empty_readings = 0;
+            if settled && all_empty && !shutdown.stopping() {
+                info!("every queue is empty and nothing is in flight; stopping");
+                shutdown.stop_receiving.cancel();
             }
         }
+        let pause = match (&drain, last_reading) {
+            (Some(_), _) => DRAIN_INTERVAL,
+            (None, Some(at)) => INTERVAL.saturating_sub(at.elapsed()),
+            (None, None) => Duration::ZERO,
+        };
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(pause) => {}
+            // A queue's receive came back empty: perhaps the last one.
+            () = quiet.changed.notified(), if drain.is_some() => {}
             () = stop.cancelled() => return None,
         }
     }
+}
+
+/// One reading of the archive bucket and every queue, into the gauges: what failed, and
+/// whether every queue is empty (nothing visible, nothing in flight).
+async fn read(
+    archive: &aws_sdk_s3::Client,
+    archive_bucket: &str,
+    queues: &[Arc<QueueCtx>],
+    metrics: &Metrics,
+) -> (Vec<String>, bool) {
+    let mut problems = Vec::new();
+    if let Err(e) = archive
+        .get_object_lock_configuration()
+        .bucket(archive_bucket)
+        .send()
+        .await
+    {
+        problems.push(format!(
+            "archive bucket {archive_bucket}: {}",
+            Failure::from_sdk(&e).detail
+        ));
+    }
+    let mut all_empty = true;
+    for queue in queues {
+        match depth(queue).await {
+            Ok(d) => {
+                let gauge = |state| {
+                    metrics.queue_messages.get_or_create(&QueueState {
+                        queue: queue.name.clone(),
+                        state,
+                    })
+                };
+                gauge("visible").set(d.visible as i64);
+                gauge("in_flight").set(d.in_flight as i64);
+                if let Some(dead) = d.dead_letter {
+                    gauge("dead_letter").set(dead as i64);
+                }
+                all_empty &= d.visible == 0 && d.in_flight == 0;
+            }
+            Err(e) => {
+                all_empty = false;
+                problems.push(format!("queue {}: {}", queue.name, e.detail));
+            }
+        }
+    }
+    (problems, all_empty)
+}
+
+/// Whether every queue is empty: nothing visible, nothing in flight (which counts messages
+/// left to come back for a retry).
+async fn emptied(queues: &[Arc<QueueCtx>]) -> bool {
+    for queue in queues {
+        let read = queue
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await;
+        let Ok(out) = read else { return false };
+        let attrs = out.attributes.unwrap_or_default();
+        let zero = |name: &QueueAttributeName| attrs.get(name).is_some_and(|v| v == "0");
+        if !(zero(&QueueAttributeName::ApproximateNumberOfMessages)
+            && zero(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// One reading of a queue and its dead-letter queue.

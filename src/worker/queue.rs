@@ -1,20 +1,30 @@
 //! Receiving from one queue, keeping messages invisible while they are worked on, and
 //! acknowledging them in batches.
+//!
+//! A receiver holds no copy slot while it waits on SQS: it long-polls for up to 10 messages,
+//! starts a task per message (its visibility extended from that moment), and polls again once
+//! every task of the batch has a slot. So a quiet queue costs a waiting request and nothing
+//! else, and at most one batch per queue waits for capacity, in the order it arrived.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName,
 };
+use prometheus_client::metrics::gauge::Gauge;
 use rand::Rng;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
 use super::disposition::Disposition;
 use super::message::{handle, Handled};
+use super::poll::Quiet;
+use super::slots::Slots;
 use super::QueueCtx;
 use crate::archive::layout::printable;
 use crate::archive::record::Listing;
@@ -24,7 +34,7 @@ use crate::aws::Failure;
 use crate::telemetry::metrics::{Metrics, QueueLabel, QueueOutcome, TaskLabel};
 use crate::telemetry::panics::caught;
 
-/// At most this many messages per receive (the SQS limit).
+/// At most this many messages per receive and per batch delete (the SQS limit).
 const MAX_BATCH: usize = 10;
 /// Receive errors back off from 1 s, doubling, to at most a minute, with jitter.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -40,58 +50,74 @@ pub struct Ack {
     pub receipt: String,
     pub message_id: String,
     pub disposition: Disposition,
+    /// SQS's SentTimestamp: the start of the message's end-to-end time.
+    pub sent_at: Option<SystemTime>,
 }
 
-/// Receives until shutdown; every message becomes a task holding one in-flight slot.
-pub async fn receive(
-    ctx: Arc<Ctx>,
-    queue: Arc<QueueCtx>,
-    slots: Arc<Semaphore>,
-    tracker: TaskTracker,
-    acks: mpsc::Sender<Ack>,
-    wait: Duration,
-) {
+/// What one queue's receiver works with.
+pub struct Receiver {
+    pub queue: Arc<QueueCtx>,
+    pub slots: Slots,
+    pub tracker: TaskTracker,
+    pub acks: mpsc::Sender<Ack>,
+    /// The long poll's wait.
+    pub wait: Duration,
+    /// Told after every receive whether it came back empty.
+    pub quiet: Arc<Quiet>,
+    pub index: usize,
+}
+
+/// Counts a gauge up for as long as it lives (a receive cancelled mid-wait counts down too).
+struct Up(Gauge);
+
+impl Up {
+    fn new(gauge: &Gauge) -> Up {
+        gauge.inc();
+        Up(gauge.clone())
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Receives until shutdown; every message becomes a task that waits for a copy slot with its
+/// visibility kept, then works.
+pub async fn receive(ctx: Arc<Ctx>, r: Receiver) {
     let stop = ctx.shutdown.stop_receiving.clone();
+    let queue = &r.queue;
     let mut failures = 0u32;
     loop {
         // While the archive side fails, nothing is received: a message received now would
         // only fail, and each receive brings it closer to the dead-letter queue.
-        if !ctx.archive_health.wait(&stop, &ctx.metrics).await {
-            return;
-        }
-        // Capacity first, so that a received message never waits for a slot.
-        let first = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = stop.cancelled() => return,
-        };
-        let mut permits = vec![first];
-        while permits.len() < MAX_BATCH {
-            match slots.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
-        }
-        if stop.is_cancelled() {
+        if !ctx.archive_health.wait(&stop, &ctx.metrics).await || stop.is_cancelled() {
             return;
         }
         // A receive in flight is not cancelled: SQS may already have handed it messages,
-        // which are then returned below rather than left invisible.
-        let received = queue
-            .sqs
-            .receive_message()
-            .queue_url(&queue.url)
-            .max_number_of_messages(permits.len() as i32)
-            .wait_time_seconds(wait.as_secs() as i32)
-            .visibility_timeout(ctx.config.worker.visibility_timeout.as_secs() as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await;
+        // which are then handed back by their tasks rather than left invisible.
+        let received = {
+            let _waiting = Up::new(&ctx.metrics.receives_waiting);
+            queue
+                .sqs
+                .receive_message()
+                .queue_url(&queue.url)
+                .max_number_of_messages(MAX_BATCH as i32)
+                .wait_time_seconds(r.wait.as_secs() as i32)
+                .visibility_timeout(ctx.config.worker.visibility_timeout.as_secs() as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+                .send()
+                .await
+        };
         let messages = match received {
             Ok(out) => {
                 failures = 0;
                 out.messages.unwrap_or_default()
             }
             Err(e) => {
+                r.quiet.report(r.index, false);
                 let failure = Failure::from_sdk(&e);
                 ctx.metrics
                     .receive_errors
@@ -105,15 +131,20 @@ pub async fn receive(
                     queue = %queue.name, error = %failure.detail, retry_in_ms = delay.as_millis() as u64,
                     "receiving failed; check the queue URL, the worker's credentials and sqs:ReceiveMessage"
                 );
-                drop(permits);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     () = stop.cancelled() => return,
                 }
             }
         };
+        r.quiet.report(r.index, messages.is_empty());
+        if messages.is_empty() {
+            continue;
+        }
+        let now = SystemTime::now();
+        // Every task holds a clone until it has its slot (or has given up on one).
+        let (placed, mut all_placed) = mpsc::channel::<()>(1);
         for message in messages {
-            let permit = permits.pop().expect("no more messages than permits");
             ctx.metrics
                 .messages_received
                 .get_or_create(&QueueLabel {
@@ -121,15 +152,36 @@ pub async fn receive(
                 })
                 .inc();
             ctx.tally.received();
-            tracker.spawn(work(
+            let sent_at = sent_timestamp(&message);
+            if let Some(waited) = sent_at.and_then(|at| now.duration_since(at).ok()) {
+                ctx.metrics.queue_wait_seconds.observe(waited.as_secs_f64());
+            }
+            r.tracker.spawn(work(
                 ctx.clone(),
                 queue.clone(),
                 message,
-                permit,
-                acks.clone(),
+                sent_at,
+                r.slots.clone(),
+                placed.clone(),
+                r.acks.clone(),
             ));
         }
+        drop(placed);
+        // The next receive waits until this batch is placed: `None` once every task has
+        // dropped its sender.
+        let _ = all_placed.recv().await;
     }
+}
+
+/// SQS's SentTimestamp (milliseconds since the epoch), when it came with the message.
+fn sent_timestamp(message: &Message) -> Option<SystemTime> {
+    let millis: u64 = message
+        .attributes
+        .as_ref()?
+        .get(&MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
 }
 
 /// Capped exponential backoff with jitter (half fixed, half random).
@@ -140,33 +192,44 @@ fn backoff(failures: u32) -> Duration {
     half + half.mul_f64(rand::thread_rng().gen::<f64>())
 }
 
-/// One message's task: the work, with a visibility heartbeat, then its acknowledgement.
+/// One message's task: a slot, the work, then its acknowledgement; its visibility extended
+/// from receipt to acknowledgement.
 async fn work(
     ctx: Arc<Ctx>,
     queue: Arc<QueueCtx>,
     message: Message,
-    permit: OwnedSemaphorePermit,
+    sent_at: Option<SystemTime>,
+    slots: Slots,
+    placed: mpsc::Sender<()>,
     acks: mpsc::Sender<Ack>,
 ) {
     let receipt = message.receipt_handle.clone().unwrap_or_default();
     let message_id = message.message_id.clone().unwrap_or_default();
     let body = message.body.as_deref().unwrap_or_default();
-    let mut keeper = Keeper {
-        ctx: &ctx,
-        queue: &queue,
-        receipt: &receipt,
-        message_id: &message_id,
-        heartbeat: {
-            let half = ctx.config.worker.visibility_timeout / 2;
-            tokio::time::interval_at(tokio::time::Instant::now() + half, half)
-        },
+    let heartbeat = Heartbeat::start(&ctx, &queue, &receipt, &message_id);
+    let stop = ctx.shutdown.stop_receiving.clone();
+    let slot = tokio::select! {
+        slot = slots.acquire() => Some(slot),
+        () = stop.cancelled() => None,
     };
-    let handled = keeper
-        .hold(caught(handle(&ctx, &queue, &message_id, body)))
-        .await;
-    // The copies are done: the slot goes to the next message while this one waits for the
-    // manifest that lists its versions.
-    drop(permit);
+    drop(placed);
+    let handled = match slot {
+        Some(slot) => {
+            let handled = hold(
+                &ctx,
+                &queue,
+                &message_id,
+                caught(handle(&ctx, &queue, &message_id, body, &slots)),
+            )
+            .await;
+            // The copies are done: the slot goes to the next message while this one waits
+            // for the manifest that lists its versions.
+            drop(slot);
+            handled
+        }
+        // Stopping before its turn came: straight back to the queue.
+        None => None,
+    };
     let disposition = match handled {
         None => Disposition::HandBack,
         Some(Err(panicked)) => {
@@ -186,11 +249,13 @@ async fn work(
                 disposition: Disposition::Delete(what),
                 listings,
             } if !listings.is_empty() => {
-                let listed = keeper
-                    .hold(futures_util::future::join_all(
-                        listings.into_iter().map(Listing::wait),
-                    ))
-                    .await;
+                let listed = hold(
+                    &ctx,
+                    &queue,
+                    &message_id,
+                    futures_util::future::join_all(listings.into_iter().map(Listing::wait)),
+                )
+                .await;
                 match listed {
                     Some(listed) if listed.iter().all(Result::is_ok) => Disposition::Delete(what),
                     // The versions are archived; the message comes back, finds them, and they
@@ -214,68 +279,106 @@ async fn work(
             debug!(queue = %queue.name, message_id, receive_count = %count, disposition = disposition.label(), "message returned");
         }
     }
+    // No extension may land after the acknowledgement (it would undo a hand-back).
+    drop(heartbeat);
     let _ = acks
         .send(Ack {
             receipt,
             message_id,
             disposition,
+            sent_at,
         })
         .await;
 }
 
-/// Keeps one message invisible to other consumers while its work runs.
-struct Keeper<'a> {
-    ctx: &'a Ctx,
-    queue: &'a QueueCtx,
-    receipt: &'a str,
-    message_id: &'a str,
-    heartbeat: tokio::time::Interval,
-}
-
-impl Keeper<'_> {
-    /// Runs `work`, extending the message's visibility at half the timeout; `None` once the
-    /// shutdown grace period is over (the message is handed back).
-    async fn hold<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                done = &mut work => return Some(done),
-                _ = self.heartbeat.tick() => self.extend().await,
-                () = self.ctx.shutdown.abandon.cancelled() => {
-                    warn!(queue = %self.queue.name, message_id = self.message_id,
-                        "the shutdown grace period is over; handing the message back");
-                    return None;
-                }
-            }
+/// Runs `work`; `None` once the shutdown grace period is over (the message is handed back).
+async fn hold<T>(
+    ctx: &Ctx,
+    queue: &QueueCtx,
+    message_id: &str,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        () = ctx.shutdown.abandon.cancelled() => {
+            warn!(queue = %queue.name, message_id,
+                "the shutdown grace period is over; handing the message back");
+            None
         }
     }
+}
 
-    async fn extend(&self) {
-        let extended = self
-            .queue
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue.url)
-            .receipt_handle(self.receipt)
-            .visibility_timeout(self.ctx.config.worker.visibility_timeout.as_secs() as i32)
-            .send()
-            .await;
-        if let Err(e) = extended {
-            warn!(queue = %self.queue.name, message_id = self.message_id,
-                error = %Failure::from_sdk(&e).detail,
-                "could not extend the message's visibility; another replica may receive it too");
-        }
+/// Keeps one message invisible to other consumers, in its own task so that an extension
+/// never pauses the copy; stopped when dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Heartbeat {
+    fn start(ctx: &Arc<Ctx>, queue: &Arc<QueueCtx>, receipt: &str, message_id: &str) -> Heartbeat {
+        let (ctx, queue) = (ctx.clone(), queue.clone());
+        let (receipt, message_id) = (receipt.to_owned(), message_id.to_owned());
+        Heartbeat(tokio::spawn(async move {
+            let timeout = ctx.config.worker.visibility_timeout;
+            // The receive set the visibility; a little of it has passed already.
+            let mut visible_until = Instant::now() + timeout;
+            let mut next = Instant::now() + timeout / 2;
+            let mut lapsed = false;
+            loop {
+                tokio::time::sleep_until(next).await;
+                let asked = Instant::now();
+                let extended = queue
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&queue.url)
+                    .receipt_handle(&receipt)
+                    .visibility_timeout(timeout.as_secs() as i32)
+                    .send()
+                    .await;
+                match extended {
+                    Ok(_) => {
+                        visible_until = asked + timeout;
+                        next = asked + timeout / 2;
+                    }
+                    Err(e) => {
+                        warn!(queue = %queue.name, message_id,
+                            error = %Failure::from_sdk(&e).detail,
+                            "could not extend the message's visibility; trying again");
+                        next = Instant::now() + (timeout / 8).max(Duration::from_secs(1));
+                    }
+                }
+                if !lapsed && Instant::now() >= visible_until {
+                    lapsed = true;
+                    ctx.metrics
+                        .visibility_lapsed
+                        .get_or_create(&QueueLabel {
+                            queue: queue.name.clone(),
+                        })
+                        .inc();
+                    warn!(queue = %queue.name, message_id,
+                        "the message's visibility ran out while it was worked on: another \
+                         consumer may receive it (its copies end in the same versions); check \
+                         sqs:ChangeMessageVisibility for the worker's role");
+                }
+            }
+        }))
     }
 }
 
 /// Applies dispositions in batches: deletes, and visibility changes for parked and handed-back
-/// messages. Ends when every sender is gone and the inbox is empty.
+/// messages. A batch goes out as soon as it is full (or has lingered), without waiting for the
+/// one before. Ends when every sender is gone, the inbox is empty and every batch is answered.
 pub async fn acknowledge(
     queue: Arc<QueueCtx>,
     mut inbox: mpsc::Receiver<Ack>,
     metrics: Arc<Metrics>,
     tally: Tally,
 ) {
+    let mut sending = JoinSet::new();
     while let Some(first) = inbox.recv().await {
         let mut batch = vec![first];
         let linger = tokio::time::sleep(BATCH_LINGER);
@@ -289,6 +392,8 @@ pub async fn acknowledge(
                 () = &mut linger => break,
             }
         }
+        // Answered batches are reaped as we go, so the set stays small.
+        while sending.try_join_next().is_some() {}
         let mut deletes = Vec::new();
         let mut returns = Vec::new();
         for ack in batch {
@@ -308,13 +413,17 @@ pub async fn acknowledge(
                 Disposition::Park | Disposition::HandBack => returns.push(ack),
             }
         }
-        if !deletes.is_empty() {
-            delete(&queue, deletes, &metrics, &tally).await;
-        }
-        if !returns.is_empty() {
-            hand_back(&queue, returns, &metrics, &tally).await;
-        }
+        let (queue, metrics, tally) = (queue.clone(), metrics.clone(), tally.clone());
+        sending.spawn(async move {
+            if !deletes.is_empty() {
+                delete(&queue, deletes, &metrics, &tally).await;
+            }
+            if !returns.is_empty() {
+                hand_back(&queue, returns, &metrics, &tally).await;
+            }
+        });
     }
+    while sending.join_next().await.is_some() {}
 }
 
 async fn delete(queue: &QueueCtx, acks: Vec<Ack>, metrics: &Metrics, tally: &Tally) {
@@ -378,6 +487,9 @@ async fn delete(queue: &QueueCtx, acks: Vec<Ack>, metrics: &Metrics, tally: &Tal
                     })
                     .inc();
                 tally.deleted(ack.disposition.label());
+                if let Some(took) = ack.sent_at.and_then(|at| at.elapsed().ok()) {
+                    metrics.end_to_end_seconds.observe(took.as_secs_f64());
+                }
             }
         }
     }
