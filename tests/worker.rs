@@ -1137,3 +1137,82 @@ async fn quiet_queues_hold_no_copy_slot_while_they_wait() {
     assert!(status.success(), "{}", log.join("\n"));
     assert_all_archived_once(&ts).await;
 }
+
+/// What archiving costs in requests, counted on the wire by the fault proxy: S3's answer to
+/// a single-part write proves it (no `HeadObject`), a receive and a delete serve up to ten
+/// messages, and a manifest serves every message of a drain.
+#[tokio::test]
+async fn every_request_earns_its_place() {
+    let mut ts = TestStack::up("requests", 2, &[Delivery::S3]).await;
+    ts.deliver(2, 15).await;
+    let sources = ts.sources().await.len();
+    let proxy = common::FaultProxy::start(&ts.stack.endpoint);
+    let emulator = ts.stack.endpoint.clone();
+    ts.edit_config(|c| c.replace(&emulator, &proxy.url));
+    let (summary, log) = ts.drain();
+    let requests = proxy.requests();
+    let total: u64 = requests.values().sum();
+    println!(
+        "{summary}\n{sources} objects, {total} requests ({:.2} per object):",
+        total as f64 / sources as f64
+    );
+    for (op, n) in &requests {
+        println!("  {op:60} {n:6} {:6.2}", *n as f64 / sources as f64);
+    }
+    assert_all_archived_once(&ts).await;
+    let archive = &ts.stack.security.archive_bucket;
+    let manifests = ts
+        .archive_versions_all()
+        .await
+        .iter()
+        .filter(|(key, _)| key.starts_with(trailvault::archive::layout::MANIFESTS))
+        .count() as u64;
+    let of = |op: &str| -> u64 {
+        requests
+            .iter()
+            .filter(|(name, _)| name.as_str() == op || name.starts_with(&format!("{op}:")))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let on_archive = |op: &str| {
+        requests
+            .get(&format!("{op}:{archive}"))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        on_archive("HeadObject"),
+        0,
+        "a write's answer proves it\n{log}"
+    );
+    assert_eq!(on_archive("PutObject"), sources as u64 + manifests, "{log}");
+    assert_eq!(
+        of("GetObject") - on_archive("GetObject"),
+        sources as u64,
+        "one read per source"
+    );
+    // The receives and deletes serve several messages each.
+    assert!(
+        of("ReceiveMessage") * 10 < sources as u64 * 4,
+        "receives: {} for {sources}",
+        of("ReceiveMessage")
+    );
+    assert!(
+        of("DeleteMessageBatch") * 10 < sources as u64 * 3,
+        "deletes: {} for {sources}",
+        of("DeleteMessageBatch")
+    );
+    // What grows with the objects: at most 2.5 requests each. The rest is what any run costs
+    // (start-up, the bucket's policy, the credentials, the end of the drain): bounded.
+    let growing = on_archive("PutObject")
+        + (of("GetObject") - on_archive("GetObject"))
+        + of("ReceiveMessage")
+        + of("DeleteMessageBatch")
+        + of("ChangeMessageVisibility")
+        + of("HeadObject");
+    assert!(
+        growing as f64 / sources as f64 <= 2.5,
+        "{growing} requests for {sources} objects"
+    );
+    assert!(total - growing <= 40, "{} for the run", total - growing);
+}

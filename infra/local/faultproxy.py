@@ -21,7 +21,9 @@ Faults:
                    other entry (the first included), forward the rest, and answer 200 with the
                    withheld ones under Failed (InternalError, not the sender's fault)
 
-Every injection is counted by "op:fault[:code]" in the --stats file (JSON), and logged.
+Every injection is counted by "op:fault[:code]" in the --stats file (JSON), and logged; every
+request, by "op" (S3 ones by "op:bucket"), in the --requests file (JSON), for benchmarks and
+tests that count what a design costs.
 The chosen port is written to --port-file. Listens on 127.0.0.1 only.
 """
 
@@ -38,7 +40,7 @@ import threading
 import urllib.parse
 
 LOCK = threading.Lock()
-STATE = {"rules": [], "mtime": None, "used": {}, "stats": {}}
+STATE = {"rules": [], "mtime": None, "used": {}, "stats": {}, "requests": {}}
 
 
 def load_rules(path):
@@ -98,6 +100,12 @@ def operation(method, path, query, headers, body):
             return "ListObjectVersions", bucket
         if "object-lock" in q:
             return "GetObjectLockConfiguration", bucket
+        if "uploads" in q:
+            return "ListMultipartUploads", bucket
+        for sub in ("lifecycle", "versioning", "encryption", "policy", "publicAccessBlock",
+                    "notification", "tagging", "location"):
+            if sub in q:
+                return f"GetBucket{sub[0].upper()}{sub[1:]}", bucket
         return "ListObjects", bucket
     return method, bucket
 
@@ -118,6 +126,18 @@ def error_body(op, headers, status, code):
 def failed_entry(entry, op):
     return {"Id": entry.get("Id"), "SenderFault": False, "Code": "InternalError",
             "Message": f"injected by trailvault's fault proxy (partial failure of {op})"}
+
+
+def count(op, bucket):
+    if not ARGS.requests:
+        return
+    name = f"{op}:{bucket}" if bucket else op
+    with LOCK:
+        STATE["requests"][name] = STATE["requests"].get(name, 0) + 1
+        tmp = ARGS.requests + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(STATE["requests"], f, sort_keys=True)
+        os.replace(tmp, ARGS.requests)
 
 
 def choose(op, bucket, path, body, rng):
@@ -177,6 +197,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         op, bucket = operation(self.command, url.path, url.query, self.headers, body)
+        count(op, bucket)
         rule = choose(op, bucket, self.path, body, RNG)
         if rule and rule["fault"] == "status":
             ctype, payload, extra = error_body(op, self.headers, rule["status"], rule["code"])
@@ -256,6 +277,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--port-file", required=True)
     p.add_argument("--stats")
+    p.add_argument("--requests")
     ARGS = p.parse_args()
     RNG = random.Random(ARGS.seed)
     UPSTREAM = urllib.parse.urlsplit(ARGS.upstream)

@@ -627,6 +627,8 @@ impl FaultProxy {
             .arg(dir.path().join("rules.json"))
             .arg("--stats")
             .arg(dir.path().join("stats.json"))
+            .arg("--requests")
+            .arg(dir.path().join("requests.json"))
             .arg("--port-file")
             .arg(&port_file)
             .arg("--seed")
@@ -663,6 +665,17 @@ impl FaultProxy {
     /// What it injected so far, by `op:fault[:code]`.
     pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
         std::fs::read_to_string(self.dir.path().join("stats.json"))
+            .ok()
+            .map(|s| serde_json::from_str(&s).unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl FaultProxy {
+    /// Every request it forwarded or answered so far, by operation (S3's by
+    /// `operation:bucket`).
+    pub fn requests(&self) -> std::collections::BTreeMap<String, u64> {
+        std::fs::read_to_string(self.dir.path().join("requests.json"))
             .ok()
             .map(|s| serde_json::from_str(&s).unwrap())
             .unwrap_or_default()

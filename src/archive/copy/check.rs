@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use super::error::{archive_error, CopyError};
+use super::write::PutAnswer;
 use super::Copier;
 use crate::archive::layout::meta;
 use crate::aws::hash::sha256_of;
@@ -68,6 +69,22 @@ impl Copier {
                 })?,
         };
         Ok((stored != *sha).then(|| "its bytes are not the source's".to_owned()))
+    }
+
+    /// Whether S3's answer to a single-part `PutObject` proves the version is what was meant,
+    /// with no read back. By S3's documented behaviour, a 200 to that request means: the
+    /// bytes matched the `x-amz-checksum-sha256` sent (S3 refuses the upload otherwise), so
+    /// also their size; the lock headers were applied (S3 refuses them on a bucket without
+    /// Object Lock, and an explicit mode and date override the bucket's default); the user
+    /// metadata is what was sent (a write is atomic). What the answer must still show is
+    /// what S3 chose: the version it created, and the encryption and key it applied (a
+    /// bucket's default or a policy could differ), and the checksum it verified. Anything
+    /// missing or different, and the version is read back and checked in full.
+    pub(super) fn proves(&self, answer: &PutAnswer, sha: &[u8; 32]) -> bool {
+        answer.version_id.as_deref().is_some_and(|v| v != "null")
+            && answer.sse.as_deref() == Some("aws:kms")
+            && answer.kms_key.as_deref() == Some(self.kms_key_arn.as_str())
+            && answer.sha256.as_ref() == Some(sha)
     }
 
     /// What is wrong with a written version, if anything.

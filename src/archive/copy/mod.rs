@@ -24,10 +24,13 @@
 //!    ETag), one part in memory at a time; its SHA-256 must match the first read's. Lock set
 //!    after completion.
 //! 5. Every write: SSE-KMS under the archive key with a bucket key, the SHA-256 checksum sent
-//!    along, the source's content headers and user metadata plus trailvault's own, Object Lock
+//!    along (and the payload not hashed again for signing: the signed checksum header covers
+//!    it), the source's content headers and user metadata plus trailvault's own, Object Lock
 //!    mode and retain-until from the policy.
-//! 6. `HeadObject` on the new version: size, SHA-256 (trailvault's and S3's stored one),
-//!    encryption and lock as intended. Only then is the copy done.
+//! 6. The check. A single-part write is proven by S3's answer where it can be
+//!    (`Copier::proves`); otherwise, and after a multipart upload, `HeadObject` on the new
+//!    version: size, SHA-256 (trailvault's and S3's stored one), encryption and lock as
+//!    intended. Only then is the copy done.
 //!
 //! By stage, one file each: `read.rs` the source side, `write.rs` the archive write and the
 //! metadata it carries, `check.rs` what S3 stored (and a duplicate's lock), `error.rs` what
@@ -273,7 +276,8 @@ impl Copier {
             inspected.log,
         );
         let headers = Headers { content, metadata };
-        let version_id = match inspected.body {
+        // What S3 answered to a single-part write, which may prove it (see `proves`).
+        let (version_id, answer) = match inspected.body {
             Some(body) => {
                 let first = self
                     .put_single(
@@ -286,7 +290,7 @@ impl Copier {
                     )
                     .await;
                 match first {
-                    Ok(version_id) => version_id,
+                    Ok(answer) => (answer.version_id.clone(), Some(answer)),
                     Err(CopyError::ArchiveWrite { failure, .. }) if failure.is_status(412) => {
                         // The key is taken: by these very bytes (a redelivery, or another
                         // replica), or by others (a rewrite, kept apart as a conflict).
@@ -317,7 +321,7 @@ impl Copier {
                             )
                             .await;
                         match written {
-                            Ok(version_id) => version_id,
+                            Ok(answer) => (answer.version_id.clone(), Some(answer)),
                             // This rewrite was kept before: a replay adds nothing.
                             Err(CopyError::ArchiveWrite { failure, .. })
                                 if failure.is_status(412) =>
@@ -346,38 +350,42 @@ impl Copier {
                     version: source_version.clone(),
                     etag: source_etag.clone(),
                 };
-                self.put_multipart(
-                    &target,
-                    &account,
-                    &source,
-                    object,
-                    &pin,
-                    size,
-                    &headers,
-                    &inspected.sha256,
-                    retain_until,
-                    true,
-                )
-                .await?
+                let version_id = self
+                    .put_multipart(
+                        &target,
+                        &account,
+                        &source,
+                        object,
+                        &pin,
+                        size,
+                        &headers,
+                        &inspected.sha256,
+                        retain_until,
+                        true,
+                    )
+                    .await?;
+                (version_id, None)
             }
         };
         let key = &target;
 
-        let version = version_id.clone().unwrap_or_else(|| "null".to_owned());
-        let written = self.head_archive(key, version_id.as_deref()).await?;
-        let written = written.ok_or_else(|| CopyError::ArchiveCheck {
-            bucket: self.bucket.clone(),
-            key: key.clone(),
-            version: version.clone(),
-            problem: "the version just written is not there".to_owned(),
-        })?;
-        if let Some(problem) = self.check(&written, size, &sha_hex, retain_until) {
-            return Err(CopyError::ArchiveCheck {
+        if !answer.is_some_and(|a| self.proves(&a, &inspected.sha256)) {
+            let version = version_id.clone().unwrap_or_else(|| "null".to_owned());
+            let written = self.head_archive(key, version_id.as_deref()).await?;
+            let written = written.ok_or_else(|| CopyError::ArchiveCheck {
                 bucket: self.bucket.clone(),
                 key: key.clone(),
-                version,
-                problem,
-            });
+                version: version.clone(),
+                problem: "the version just written is not there".to_owned(),
+            })?;
+            if let Some(problem) = self.check(&written, size, &sha_hex, retain_until) {
+                return Err(CopyError::ArchiveCheck {
+                    bucket: self.bucket.clone(),
+                    key: key.clone(),
+                    version,
+                    problem,
+                });
+            }
         }
         crate::failpoint::hit("after_check");
         Ok(Copied {

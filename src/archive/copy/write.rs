@@ -27,6 +27,15 @@ use crate::retention::lock::{object_lock_mode, set_retention};
 /// algorithm (S3 wants it, or Content-MD5, with lock headers; with the value given, the SDK
 /// sends ours instead of computing its own). A macro, because PutObject and
 /// CreateMultipartUpload have builders of different types.
+/// What S3 answered to a single-part `PutObject`.
+pub(super) struct PutAnswer {
+    pub version_id: Option<String>,
+    pub sse: Option<String>,
+    pub kms_key: Option<String>,
+    /// The SHA-256 S3 verified the bytes against before it accepted them.
+    pub sha256: Option<[u8; 32]>,
+}
+
 macro_rules! with_archive_headers {
     ($builder:expr, $headers:expr, $kms_key_arn:expr) => {
         $builder
@@ -123,7 +132,7 @@ impl Copier {
         sha256: &[u8; 32],
         retain_until: OffsetDateTime,
         only_if_new: bool,
-    ) -> Result<Option<String>, CopyError> {
+    ) -> Result<PutAnswer, CopyError> {
         let put = self
             .archive
             .put_object()
@@ -135,11 +144,22 @@ impl Copier {
             .object_lock_mode(object_lock_mode(self.lock.mode))
             .object_lock_retain_until_date(DateTime::from_secs(retain_until.unix_timestamp()))
             .set_if_none_match(only_if_new.then(|| "*".to_owned()))
+            // As for a part: the signed checksum header already covers every byte.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| archive_error(&self.bucket, key, &e))?;
         crate::failpoint::hit("after_write");
-        Ok(out.version_id().map(str::to_owned))
+        Ok(PutAnswer {
+            version_id: out.version_id().map(str::to_owned),
+            sse: out.server_side_encryption().map(|s| s.as_str().to_owned()),
+            kms_key: out.ssekms_key_id().map(str::to_owned),
+            sha256: out
+                .checksum_sha256()
+                .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                .and_then(|raw| <[u8; 32]>::try_from(raw).ok()),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -306,6 +326,10 @@ impl Copier {
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(&checksum)
             .body(ByteStream::from(part))
+            // The part's SHA-256 travels signed in its checksum header, which S3 verifies:
+            // signing the payload too would hash every byte a second time for nothing.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| archive_error(&self.bucket, key, &e))?;
