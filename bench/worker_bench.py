@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -191,7 +192,13 @@ def main():
     emu = emulator_pid(endpoint)
     subprocess.run(["taskset", "-a", "-cp", "0", str(emu)], check=True, stdout=subprocess.DEVNULL)
     print(f"nproc {os.cpu_count()}; emulator pid {emu} pinned to core 0", flush=True)
-    state = tempfile.mkdtemp(prefix="trailvault-bench-")
+    # Removed at the end, also when a run fails or the benchmark is stopped (SIGTERM).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="trailvault-bench-") as state:
+        bench(args, endpoint, emu, state)
+
+
+def bench(args, endpoint, emu, state):
     devstack = [f"{args.bin}/devstack", "--dir", state]
     subprocess.run(devstack + ["up", "--endpoint", endpoint, "--namespace", "bench"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
