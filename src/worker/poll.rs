@@ -193,25 +193,52 @@ async fn read(
     (problems, all_empty)
 }
 
+/// A queue's counts: messages visible and in flight (`None` where SQS gave no number), and
+/// the redrive policy when asked for.
+struct Counts {
+    visible: Option<u64>,
+    in_flight: Option<u64>,
+    redrive_policy: Option<String>,
+}
+
+async fn counts(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    with_redrive: bool,
+) -> Result<Counts, Failure> {
+    let mut ask = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+    if with_redrive {
+        ask = ask.attribute_names(QueueAttributeName::RedrivePolicy);
+    }
+    let mut attrs = ask
+        .send()
+        .await
+        .map_err(|e| Failure::from_sdk(&e))?
+        .attributes
+        .unwrap_or_default();
+    let number = |name: &QueueAttributeName| attrs.get(name).and_then(|v| v.parse().ok());
+    Ok(Counts {
+        visible: number(&QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: number(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        redrive_policy: attrs.remove(&QueueAttributeName::RedrivePolicy),
+    })
+}
+
 /// Whether every queue is empty: nothing visible, nothing in flight (which counts messages
 /// left to come back for a retry).
 async fn emptied(queues: &[Arc<QueueCtx>]) -> bool {
     for queue in queues {
-        let read = queue
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await;
-        let Ok(out) = read else { return false };
-        let attrs = out.attributes.unwrap_or_default();
-        let zero = |name: &QueueAttributeName| attrs.get(name).is_some_and(|v| v == "0");
-        if !(zero(&QueueAttributeName::ApproximateNumberOfMessages)
-            && zero(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
-        {
-            return false;
+        match counts(&queue.sqs, &queue.url, false).await {
+            Ok(Counts {
+                visible: Some(0),
+                in_flight: Some(0),
+                ..
+            }) => {}
+            _ => return false,
         }
     }
     true
@@ -219,30 +246,18 @@ async fn emptied(queues: &[Arc<QueueCtx>]) -> bool {
 
 /// One reading of a queue and its dead-letter queue.
 pub async fn depth(queue: &QueueCtx) -> Result<Depth, Failure> {
-    let out = queue
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
-        .send()
-        .await
-        .map_err(|e| Failure::from_sdk(&e))?;
-    let attrs = out.attributes.unwrap_or_default();
-    let number =
-        |name: &QueueAttributeName| attrs.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let counts_now = counts(&queue.sqs, &queue.url, true).await?;
     let mut depth = Depth {
-        visible: number(&QueueAttributeName::ApproximateNumberOfMessages),
-        in_flight: number(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        visible: counts_now.visible.unwrap_or(0),
+        in_flight: counts_now.in_flight.unwrap_or(0),
         ..Depth::default()
     };
     // The dead-letter queue is named by ARN in the redrive policy. SQS requires it in the
     // queue's own account and region, so its URL is the queue's with the name swapped: no
     // GetQueueUrl call, no permission for one.
-    let dead_letter_name = attrs
-        .get(&QueueAttributeName::RedrivePolicy)
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+    let dead_letter_name = counts_now
+        .redrive_policy
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
         .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
         .and_then(|arn| arn.rsplit(':').next().map(str::to_owned));
     if let Some(name) = dead_letter_name {
@@ -253,23 +268,8 @@ pub async fn depth(queue: &QueueCtx) -> Result<Depth, Failure> {
         depth.dead_letter_name = Some(name);
         // A dead-letter queue that cannot be read leaves its depth unknown; it does not make
         // the queue itself unreadable.
-        if let Ok(dlq) = queue
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-        {
-            let attrs = dlq.attributes.unwrap_or_default();
-            let n = |name: &QueueAttributeName| -> u64 {
-                attrs.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
-            };
-            depth.dead_letter = Some(
-                n(&QueueAttributeName::ApproximateNumberOfMessages)
-                    + n(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            );
+        if let Ok(dlq) = counts(&queue.sqs, &url, false).await {
+            depth.dead_letter = Some(dlq.visible.unwrap_or(0) + dlq.in_flight.unwrap_or(0));
         }
     }
     Ok(depth)
