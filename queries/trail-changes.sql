@@ -1,0 +1,17 @@
+-- name: trail-changes
+-- description: CloudTrail trails stopped, deleted, created or reconfigured (CIS: CloudTrail configuration changes)
+-- param: from       timestamp  start of the window, inclusive: eventtime as ISO-8601 UTC text (2026-01-01T00:00:00Z; a prefix such as 2026-01-01 works)
+-- param: to         timestamp  end of the window, exclusive, in the same form (2026-02-01T00:00:00Z)
+-- param: first_day  day        first delivery-date folder read, yyyy/MM/dd: the day of from, one day earlier for clock skew (2025/12/31)
+-- param: last_day   day        last delivery-date folder read, yyyy/MM/dd: the day of to, one day later for late delivery (2026/02/01)
+SELECT eventtime, recipientaccountid, awsregion, eventname, errorcode,
+       json_extract_scalar(requestparameters, '$.name') AS trail,
+       useridentity.arn AS principal, sourceipaddress, requestparameters, eventid
+FROM cloudtrail
+WHERE eventtime >= ?
+  AND eventtime < ?
+  AND "date" BETWEEN ? AND ?
+  AND eventsource = 'cloudtrail.amazonaws.com'
+  AND eventname IN ('StopLogging', 'DeleteTrail', 'UpdateTrail', 'CreateTrail', 'StartLogging',
+                    'PutEventSelectors', 'PutInsightSelectors')
+ORDER BY eventtime, eventid
