@@ -178,3 +178,27 @@ module "member_b_second" {
   bucket    = var.member_b.second_bucket
   queue_arn = module.queue_second.arn
 }
+
+# ---------------------------------------------------------------------------------------------
+# Athena over the archive, for the auditors: a table per member bucket (each keeps its own
+# account's logs), the views cloudtrail and insights over them, a workgroup, and the auditor
+# role's permissions for it. An organization trail's bucket would be one trail location with
+# organization_id set and every account listed.
+
+module "athena" {
+  source    = "../../modules/athena"
+  providers = { aws = aws.security }
+
+  archive_bucket      = module.archive.bucket
+  archive_kms_key_arn = module.archive.kms_key_arn
+  trails = flatten([for key, m in local.members : [
+    { name = "${key}_home", bucket = m.home_bucket, accounts = [m.account_id] },
+    { name = "${key}_second", bucket = m.second_bucket, accounts = [m.account_id] },
+  ]])
+  regions           = [var.home_region, var.second_region]
+  first_day         = var.athena_first_day
+  auditor_role_name = module.archive.auditor_role_name
+
+  force_destroy = var.force_destroy
+  enforce_tls   = !local.emulator
+}

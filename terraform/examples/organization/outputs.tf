@@ -13,6 +13,16 @@ output "auditor_role_arn" {
   value       = module.archive.auditor_role_arn
 }
 
+output "athena_workgroup" {
+  description = "The auditors' Athena workgroup: queries there read the views cloudtrail and insights of athena_database (queries/ holds the named queries)."
+  value       = module.athena.workgroup
+}
+
+output "athena_database" {
+  description = "The Glue database with the cloudtrail and insights views."
+  value       = module.athena.database
+}
+
 output "report_signing_key_arn" {
   description = "The auditors' key for signing verification reports: `trailvault verify --report FILE --sign KEY`."
   value       = module.archive.report_signing_key_arn

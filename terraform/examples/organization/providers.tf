@@ -18,13 +18,16 @@ provider "aws" {
   skip_credentials_validation = local.emulator
   skip_metadata_api_check     = local.emulator
   skip_region_validation      = local.emulator
-  skip_requesting_account_id  = local.emulator
-  max_retries                 = local.emulator ? 2 : null
+  # The account is asked for even in the emulator: the Athena workgroup's ARN, which the
+  # provider builds to read its tags, needs it.
+  max_retries = local.emulator ? 2 : null
   endpoints {
     applicationautoscaling = var.endpoint
+    athena                 = var.endpoint
     cloudwatch             = var.endpoint
     ec2                    = var.endpoint
     ecs                    = var.endpoint
+    glue                   = var.endpoint
     iam                    = var.endpoint
     kms                    = var.endpoint
     logs                   = var.endpoint

@@ -158,6 +158,12 @@ variable "alerts" {
   nullable = false
 }
 
+variable "athena_first_day" {
+  description = "The first delivery day in the archive (yyyy/MM/dd), where Athena's date partitions begin: the day trailvault started, or the oldest day backfill brought in."
+  type        = string
+  default     = "2026/01/01"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Only for applying this example to the local emulator (infra/test does).
 

@@ -57,3 +57,8 @@ output "alerts_kms_key_arn" {
   description = "The key the alerts topic is encrypted with; whoever reads a subscribed queue encrypted with it needs kms:Decrypt on it (null without the topic)."
   value       = one(aws_kms_key.alerts[*].arn)
 }
+
+output "auditor_role_name" {
+  description = "The auditor role's name (null when no auditor principals were given), known at plan: for attaching more read-only permissions to it (module athena's auditor_role_name)."
+  value       = one(aws_iam_role.auditor[*].name)
+}
