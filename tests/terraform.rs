@@ -109,6 +109,7 @@ const ROOTS: &[&str] = &[
     "modules/member",
     "modules/member-notification",
     "modules/worker-ecs",
+    "modules/athena",
     "examples/organization",
 ];
 
@@ -284,6 +285,216 @@ fn without_alerts(toml: &str) -> String {
         }
     }
     out
+}
+
+/// The Glue tables (`aws glue get-tables`) of module athena against the archive's keys: each
+/// log file's folder is its account, region and delivery date put into exactly one cloudtrail_*
+/// table's `storage.location.template`, with values that table projects; every folder the
+/// templates can name (every projected account, region and day up to the newest in the
+/// archive) holds nothing but such files; the insights_* tables are the same locations'
+/// CloudTrail-Insight/ folders; the cloudtrail and insights views are the union of their
+/// tables. Returns how many log files the templates found.
+fn athena_tables_cover_the_archive(
+    bucket: &str,
+    tables: &serde_json::Value,
+    keys: &[String],
+) -> usize {
+    use base64::Engine as _;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let list = tables["TableList"].as_array().expect("TableList");
+    let by_name: BTreeMap<&str, &serde_json::Value> = list
+        .iter()
+        .map(|t| (t["Name"].as_str().unwrap(), t))
+        .collect();
+    let param = |t: &serde_json::Value, p: &str| -> String {
+        t["Parameters"][p]
+            .as_str()
+            .unwrap_or_else(|| panic!("table {}: no parameter {p}: {t:#}", t["Name"]))
+            .to_owned()
+    };
+    let cloudtrail: Vec<&serde_json::Value> = list
+        .iter()
+        .filter(|t| t["Name"].as_str().unwrap().starts_with("cloudtrail_"))
+        .collect();
+    assert_eq!(cloudtrail.len(), 4, "a table per member bucket: {tables:#}");
+
+    // A log key: [prefix/]bucket/.../AWSLogs/[o-ID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE.
+    let is_log = |k: &str| !k.starts_with("_trailvault/") && k.contains("/CloudTrail/");
+    let parts = |k: &str| -> (String, String, String, String) {
+        let (folder, _file) = k.rsplit_once('/').unwrap();
+        let f: Vec<&str> = folder.split('/').collect();
+        let n = f.len();
+        assert_eq!(f[n - 5], "CloudTrail", "{k}");
+        (
+            f[n - 6].to_owned(),
+            f[n - 4].to_owned(),
+            format!("{}/{}/{}", f[n - 3], f[n - 2], f[n - 1]),
+            format!("{folder}/"),
+        )
+    };
+    let substitute = |template: &str, account: &str, region: &str, date: &str| {
+        template
+            .replace("${account}", account)
+            .replace("${region}", region)
+            .replace("${date}", date)
+    };
+    let enum_values = |t: &serde_json::Value, p: &str| -> BTreeSet<String> {
+        assert_eq!(param(t, &format!("projection.{p}.type")), "enum");
+        param(t, &format!("projection.{p}.values"))
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    let format = time::macros::format_description!("[year]/[month]/[day]");
+    let mut logs = 0;
+    let mut newest = None;
+    for key in keys.iter().filter(|k| is_log(k)) {
+        let (account, region, date, folder) = parts(key);
+        let url = format!("s3://{bucket}/{folder}");
+        let matching: Vec<&&serde_json::Value> = cloudtrail
+            .iter()
+            .filter(|t| {
+                substitute(
+                    &param(t, "storage.location.template"),
+                    &account,
+                    &region,
+                    &date,
+                ) == url
+            })
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{key}: exactly one table's template names its folder {url}: {tables:#}"
+        );
+        let t = matching[0];
+        assert!(enum_values(t, "account").contains(&account), "{key}: {t:#}");
+        assert!(enum_values(t, "region").contains(&region), "{key}: {t:#}");
+        let day = time::Date::parse(&date, &format).unwrap();
+        let (first, now) = param(t, "projection.date.range")
+            .split_once(',')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        assert_eq!(now, "NOW");
+        assert!(time::Date::parse(&first, &format).unwrap() <= day, "{key}");
+        newest = newest.max(Some(day));
+        logs += 1;
+    }
+
+    // Every folder the templates can name holds only log files, directly.
+    let newest = newest.expect("archived log files");
+    for t in &cloudtrail {
+        assert_eq!(param(t, "projection.enabled"), "true");
+        assert_eq!(param(t, "projection.date.type"), "date");
+        assert_eq!(param(t, "projection.date.format"), "yyyy/MM/dd");
+        assert_eq!(param(t, "projection.date.interval"), "1");
+        assert_eq!(param(t, "projection.date.interval.unit"), "DAYS");
+        let partitions: Vec<&str> = t["PartitionKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(partitions, ["account", "region", "date"]);
+        let template = param(t, "storage.location.template");
+        let first = param(t, "projection.date.range");
+        let mut day = time::Date::parse(first.split(',').next().unwrap(), &format).unwrap();
+        let mut folders = Vec::new();
+        while day <= newest {
+            let date = day.format(&format).unwrap();
+            for account in enum_values(t, "account") {
+                for region in enum_values(t, "region") {
+                    folders.push(substitute(&template, &account, &region, &date));
+                }
+            }
+            day = day.next_day().unwrap();
+        }
+        for key in keys {
+            let url = format!("s3://{bucket}/{key}");
+            if let Some(folder) = folders.iter().find(|f| url.starts_with(f.as_str())) {
+                assert!(
+                    is_log(key) && !url[folder.len()..].contains('/'),
+                    "{url} lies in {folder}, a folder of table {}, but is not a log file                      directly in it",
+                    t["Name"]
+                );
+            }
+        }
+
+        // Its Insights twin: the same location's CloudTrail-Insight/ folders.
+        let name = t["Name"].as_str().unwrap();
+        let insights = by_name
+            .get(name.replacen("cloudtrail_", "insights_", 1).as_str())
+            .unwrap_or_else(|| panic!("no Insights table beside {name}: {tables:#}"));
+        assert_eq!(
+            param(insights, "storage.location.template"),
+            template.replace("/CloudTrail/${region}/", "/CloudTrail-Insight/${region}/")
+        );
+        for p in [
+            "projection.account.values",
+            "projection.region.values",
+            "projection.date.range",
+        ] {
+            assert_eq!(param(insights, p), param(t, p), "{name}: {p}");
+        }
+        for table in [*t, *insights] {
+            let sd = &table["StorageDescriptor"];
+            assert_eq!(
+                sd["InputFormat"],
+                "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
+            );
+            assert_eq!(
+                sd["SerdeInfo"]["SerializationLibrary"],
+                "org.apache.hive.hcatalog.data.JsonSerDe"
+            );
+        }
+    }
+
+    // The views: every location's table, with the tables' columns and the partitions.
+    for view in ["cloudtrail", "insights"] {
+        let v = by_name
+            .get(view)
+            .unwrap_or_else(|| panic!("no view {view}: {tables:#}"));
+        assert_eq!(v["TableType"], "VIRTUAL_VIEW");
+        let text = v["ViewOriginalText"].as_str().unwrap();
+        let encoded = text
+            .strip_prefix("/* Presto View: ")
+            .and_then(|t| t.strip_suffix(" */"))
+            .unwrap_or_else(|| panic!("{view}: not a Presto view: {text}"));
+        let definition: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap(),
+        )
+        .unwrap();
+        let sql = definition["originalSql"].as_str().unwrap();
+        let sources: BTreeSet<&str> = list
+            .iter()
+            .map(|t| t["Name"].as_str().unwrap())
+            .filter(|n| n.starts_with(&format!("{view}_")))
+            .collect();
+        assert_eq!(sources.len(), 4);
+        for source in &sources {
+            assert!(sql.contains(&format!(".\"{source}\"")), "{view}: {sql}");
+        }
+        assert_eq!(sql.matches("UNION ALL").count(), sources.len() - 1, "{sql}");
+        let table = by_name[*sources.iter().next().unwrap()];
+        let mut columns: Vec<&str> = table["StorageDescriptor"]["Columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap())
+            .collect();
+        columns.extend(["account", "region", "date"]);
+        let presto: Vec<&str> = definition["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(presto, columns, "{view}: the view's columns");
+    }
+    logs
 }
 
 #[tokio::test]
@@ -903,6 +1114,58 @@ async fn the_example_applies_to_the_emulator_and_trailvault_runs_on_it_under_iam
     assert!(
         report.contains(&format!("{written} file(s) cannot be verified")),
         "{report}"
+    );
+
+    // Athena: the emulator stores Glue tables but runs no query, so what is checked is what
+    // Athena would read. Every archived log file lies in the folder its table's
+    // storage.location.template names for the file's account, region and delivery date, and
+    // the templates, over every projected value, name no folder holding anything else.
+    let started = Instant::now();
+    let tables = aws(
+        "local",
+        &[
+            "glue",
+            "get-tables",
+            "--database-name",
+            &output("athena_database"),
+        ],
+    );
+    let keys: Vec<String> = common::list(&sec.s3(HOME), &archive_bucket)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let logs = athena_tables_cover_the_archive(&archive_bucket, &tables, &keys);
+    assert_eq!(logs, written, "archived log files found by the templates");
+    let athena_policy = aws(
+        "local",
+        &[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            "trailvault-auditor",
+            "--policy-name",
+            "trailvault-athena",
+        ],
+    );
+    let query = athena_policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "QueryInTheWorkgroup")
+        .unwrap_or_else(|| panic!("the auditor's Athena policy: {athena_policy:#}"));
+    assert_eq!(
+        query["Resource"],
+        format!(
+            "arn:aws:athena:{HOME}:{security}:workgroup/{}",
+            output("athena_workgroup")
+        ),
+        "Athena queries in the trailvault workgroup only: {athena_policy:#}"
+    );
+    eprintln!(
+        "Athena tables checked against {} archive keys in {:.1} s",
+        keys.len(),
+        started.elapsed().as_secs_f64()
     );
 
     // The auditor role, with IAM enforced, verifies and signs a report with its own key (and
