@@ -5,9 +5,10 @@
 //! promise that resolves once a manifest listing the entry is durable in the archive. The
 //! recorder writes a manifest when the oldest waiting entry has waited `manifest.period`, when
 //! [`MAX_ENTRIES`] wait, and, once the run is draining or stopping, as soon as entries stop
-//! arriving for a moment. A message is deleted only after its listings resolve, so a replica
-//! killed at any point leaves nothing unlisted that a deleted message brought: the message
-//! comes back, the copy finds its version archived, and the version is listed again.
+//! arriving for a moment or [`DRAIN_ENTRIES`] wait. A message is deleted only after its
+//! listings resolve, so a replica killed at any point leaves nothing unlisted that a deleted
+//! message brought: the message comes back, the copy finds its version archived, and the
+//! version is listed again.
 //!
 //! Why this and not a journal: a per-replica journal in the archive costs a write per object
 //! (or per small batch) plus recovery and clean-up, in a bucket where nothing can be deleted.
@@ -38,6 +39,12 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Draining or stopping, a manifest is written once no copy is running and no entry has
 /// arrived for this long (so that a drain writes one manifest, not one per lull).
 const SETTLE: Duration = Duration::from_secs(1);
+/// Draining or stopping, a manifest is also written once this many entries wait, however busy
+/// the drain: a long drain never settles, and its messages would otherwise stay in flight a
+/// whole period each (a visibility timeout under twice the period costs a heartbeat per
+/// message, and the emulator's queues slow with every message in flight). A count, not a
+/// time, so that a small drain still writes one manifest whatever the machine's speed.
+const DRAIN_ENTRIES: usize = 250;
 /// A failed manifest write is tried again after this long, doubling up to the period.
 const RETRY_START: Duration = Duration::from_secs(2);
 
@@ -162,7 +169,8 @@ async fn run(mut writer: Writer, mut inbox: mpsc::Receiver<Waiting>, settings: S
                         due = Some(Instant::now() + period);
                     }
                     batch.push(waiting);
-                    if batch.len() >= MAX_ENTRIES {
+                    let most = if settling { DRAIN_ENTRIES } else { MAX_ENTRIES };
+                    if batch.len() >= most {
                         due = Some(Instant::now());
                     }
                 }
