@@ -361,11 +361,11 @@ fn validate_worker(raw: &RawWorker, p: &mut Problems) -> Option<Worker> {
 }
 
 fn validate_manifest(raw: &RawManifest, p: &mut Problems) -> Option<Manifest> {
-    if !(5..=900).contains(&raw.period_secs) {
+    if !(1..=900).contains(&raw.period_secs) {
         p.add(
             "manifest.period_secs",
             format!(
-                "{} is outside 5..=900 seconds: a message waits up to this long for the \
+                "{} is outside 1..=900 seconds: a message waits up to this long for the \
                  manifest that lists its versions before it is deleted",
                 raw.period_secs
             ),
