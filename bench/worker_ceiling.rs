@@ -13,7 +13,13 @@
 //! Both stop once every queue has answered empty twice in a row with nothing in flight, and
 //! print one JSON line: objects, bytes, and the active window (first receive to last delete).
 //!
-//!   cargo run --release --example worker_ceiling -- trailvault.toml [--naive]
+//! - **floor** (`--floor`): what no archive worker can avoid per byte: SHA-256 of each log
+//!   file and gunzip of it (the worker must read the file to know it is CloudTrail), on one
+//!   core, over the CloudTrail files in the archive bucket (read into memory first, not
+//!   timed; up to 256 MB). One JSON line: files, compressed bytes, and CPU ms per compressed
+//!   MB for each part and both.
+//!
+//!   cargo run --release --example worker_ceiling -- trailvault.toml [--naive | --floor]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,7 +31,7 @@ use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
-use trailvault::archive::routing;
+use trailvault::archive::{layout, routing};
 use trailvault::aws::{Aws, Members};
 use trailvault::config::Config;
 use trailvault::notification::{self, Notification};
@@ -112,9 +118,13 @@ impl Bench {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: worker_ceiling CONFIG [--naive]");
-    let naive = args.next().as_deref() == Some("--naive");
+    let mode = args.next();
+    let naive = mode.as_deref() == Some("--naive");
     let config = Config::load(std::path::Path::new(&path)).expect("a valid configuration");
     let aws = Aws::load(&config.aws).await;
+    if mode.as_deref() == Some("--floor") {
+        return floor(&config, &aws).await;
+    }
     let members = Members::new(&aws, &config.archive.region);
     let bench = Arc::new(Bench {
         config,
@@ -275,4 +285,76 @@ async fn run_naive(bench: &Arc<Bench>) {
     for l in loops {
         l.await.unwrap();
     }
+}
+
+/// SHA-256 and gunzip of the archive's CloudTrail files, timed on one thread.
+// The floor is the raw decoder, without the cap and accounting the worker's reader adds.
+#[allow(clippy::disallowed_types)]
+async fn floor(config: &Config, aws: &Aws) {
+    const MAX_BYTES: usize = 256 << 20;
+    let s3 = aws.s3(&config.archive.region);
+    let bucket = config.archive.bucket.as_str();
+    let mut keys = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("ListObjectsV2 on the archive");
+        for o in page.contents() {
+            let key = o.key().unwrap_or_default();
+            if key.ends_with(".json.gz") && !key.starts_with(layout::MANIFESTS) {
+                keys.push(key.to_owned());
+            }
+        }
+    }
+    let mut bodies = Vec::new();
+    let mut total = 0;
+    for key in keys {
+        if total >= MAX_BYTES {
+            break;
+        }
+        let got = s3.get_object().bucket(bucket).key(&key).send().await;
+        let body = got
+            .expect("GetObject")
+            .body
+            .collect()
+            .await
+            .expect("the body");
+        let body = body.into_bytes();
+        total += body.len();
+        bodies.push(body);
+    }
+    let mb = total as f64 / 1e6;
+    let timed = |f: &dyn Fn(&[u8])| {
+        let started = Instant::now();
+        for b in &bodies {
+            f(b);
+        }
+        started.elapsed().as_secs_f64() * 1000.0 / mb
+    };
+    let sha = |b: &[u8]| {
+        std::hint::black_box(Sha256::digest(b));
+    };
+    let gunzip = |b: &[u8]| {
+        let mut d = flate2::read::MultiGzDecoder::new(b);
+        let mut buf = vec![0u8; 64 << 10];
+        while std::io::Read::read(&mut d, &mut buf).expect("gzip") > 0 {}
+    };
+    // Best of three, each part alone, then both as the worker does them.
+    let best = |f: &dyn Fn(&[u8])| (0..3).map(|_| timed(f)).fold(f64::MAX, f64::min);
+    let sha_ms = best(&sha);
+    let gunzip_ms = best(&gunzip);
+    let both_ms = best(&|b: &[u8]| {
+        sha(b);
+        gunzip(b);
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "contender": "floor",
+            "files": bodies.len(),
+            "bytes": total,
+            "sha256_ms_per_mb": sha_ms,
+            "gunzip_ms_per_mb": gunzip_ms,
+            "ms_per_mb": both_ms,
+        })
+    );
 }
