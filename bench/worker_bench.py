@@ -87,6 +87,20 @@ def metric(text, name):
     return total
 
 
+def metrics_address(log_path, waiting):
+    """The address trailvault serves /metrics on, from its JSON log; None once `waiting()` is
+    false before it is there."""
+    while waiting():
+        try:
+            for line in open(log_path):
+                if '"serving /healthz and /metrics"' in line:
+                    return json.loads(line)["address"]
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return None
+
+
 class MetricsWatch(threading.Thread):
     """Polls trailvault's /metrics for the first receipt and the last delete."""
 
@@ -96,15 +110,7 @@ class MetricsWatch(threading.Thread):
         self.first_receive = self.last_delete = None
 
     def run(self):
-        address = None
-        while address is None and not self.stop.is_set():
-            try:
-                for line in open(self.log_path):
-                    if '"serving /healthz and /metrics"' in line:
-                        address = json.loads(line)["address"]
-            except OSError:
-                pass
-            time.sleep(0.02)
+        address = metrics_address(self.log_path, lambda: not self.stop.is_set())
         deleted = 0.0
         while not self.stop.is_set():
             try:
@@ -345,14 +351,9 @@ class Worker:
             [f"{args.bin}/trailvault", "run"],
             env={**env, "TRAILVAULT_CONFIG": config, "TRAILVAULT_LOG_FORMAT": "json"},
             stdout=subprocess.DEVNULL, stderr=self.log)
-        self.address = None
-        while self.address is None:
-            if self.proc.poll() is not None:
-                sys.exit(f"trailvault run exited ({self.proc.returncode}); its log: {self.log_path}")
-            for line in open(self.log_path):
-                if '"serving /healthz and /metrics"' in line:
-                    self.address = json.loads(line)["address"]
-            time.sleep(0.02)
+        self.address = metrics_address(self.log_path, lambda: self.proc.poll() is None)
+        if self.address is None:
+            sys.exit(f"trailvault run exited ({self.proc.returncode}); its log: {self.log_path}")
 
     def metrics(self):
         return urllib.request.urlopen(f"http://{self.address}/metrics", timeout=5).read().decode()
